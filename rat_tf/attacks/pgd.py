@@ -1,0 +1,180 @@
+"""Linf projected gradient descent with a recorded path, and the attacks built on it.
+
+One PGD loop serves training (SAT, RAT, AVmixup, TRADES' KL attack), evaluation (PGD-K, FGSM,
+CW-inf) and the sweeps. Attacks are pure functions: they call `logits_fn` (which must run the
+model in inference mode), change no model state, and return `tf.stop_gradient`-ed tensors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple, Optional
+
+import tensorflow as tf
+
+from rat_tf import randomness
+
+LogitsFn = Callable[[tf.Tensor], tf.Tensor]
+LOSSES = ("ce", "cw")
+
+
+@dataclasses.dataclass(frozen=True)
+class PGDConfig:
+    """An Linf PGD attack (pixel units; images in [0, 1]).
+
+    Attributes:
+      epsilon: radius of the Linf ball.
+      step_size: alpha, the size of each signed-gradient step.
+      num_steps: K, the number of steps (0 returns the starting point).
+      random_start: start from clip(x + U(-eps, eps), 0, 1) instead of x.
+      loss: "ce" (cross-entropy on the hard label) or "cw" (the margin
+        max_{j != y} z_j - z_y, PGD on it is the CW-inf attack).
+    """
+
+    epsilon: float = 8 / 255
+    step_size: float = 2 / 255
+    num_steps: int = 10
+    random_start: bool = True
+    loss: str = "ce"
+
+    def __post_init__(self):
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {self.epsilon}")
+        if self.step_size < 0.0:
+            raise ValueError(f"step_size must be >= 0, got {self.step_size}")
+        if int(self.num_steps) != self.num_steps or self.num_steps < 0:
+            raise ValueError(f"num_steps must be an integer >= 0, got {self.num_steps}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+
+
+class PGDResult(NamedTuple):
+    """The recorded path of a PGD run.
+
+    Attributes:
+      end: x'_e = x'_K, the end point.
+      first: x'_f, the first iterate x'_t (t >= 1) predicted differently from the label;
+        equal to `end` for examples where no iterate before x'_K is adversarial.
+      found: bool per example, whether some iterate x'_1 .. x'_{K-1} was adversarial.
+    """
+
+    end: tf.Tensor
+    first: tf.Tensor
+    found: tf.Tensor
+
+
+def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Per-example cross-entropy on hard labels, computed in float32."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))
+
+
+def cw_margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Per-example margin max_{j != y} z_j - z_y (positive means misclassified), float32."""
+    logits = tf.cast(logits, tf.float32)
+    onehot = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
+    true_logit = tf.reduce_sum(onehot * logits, axis=-1)
+    other = tf.reduce_max(logits - 1e9 * onehot, axis=-1)
+    return other - true_logit
+
+
+_LOSS_FNS = {"ce": cross_entropy, "cw": cw_margin}
+
+
+def _batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """Reshapes a (N,) mask so that it broadcasts against `like` (N, ...)."""
+    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
+
+
+def project(x_adv: tf.Tensor, x: tf.Tensor, epsilon: float) -> tf.Tensor:
+    """Projection onto B(x, eps) intersected with [0, 1]: clip to the ball, then to [0, 1]."""
+    return tf.clip_by_value(tf.clip_by_value(x_adv, x - epsilon, x + epsilon), 0.0, 1.0)
+
+
+def random_start(x: tf.Tensor, epsilon: float, seed) -> tf.Tensor:
+    """x'_0 = clip(x + U(-eps, eps), 0, 1), with replica-consistent draws."""
+    noise = randomness.uniform(seed, tf.shape(x), -epsilon, epsilon, dtype=x.dtype)
+    return tf.clip_by_value(x + noise, 0.0, 1.0)
+
+
+def pgd(logits_fn: LogitsFn,
+        x: tf.Tensor,
+        y: tf.Tensor,
+        config: PGDConfig,
+        seed=None,
+        *,
+        loss_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
+        start: Optional[tf.Tensor] = None) -> PGDResult:
+    """Linf PGD (Madry et al. 2018, the paper's Eq. 2) that records its path.
+
+    x'_{t+1} = Proj_{B(x, eps) & [0,1]}(x'_t + alpha * sign(grad L(f(x'_t), y))).
+    The logits computed for the gradient at step t+1 tell whether x'_t is adversarial, so
+    recording the first adversarial point costs no extra forward pass: the attack costs K
+    forward-backward passes, as plain PGD.
+
+    Args:
+      logits_fn: images -> logits; must run the model in inference mode.
+      x: clean images, float NHWC in [0, 1].
+      y: integer labels (N,), used by the default losses and to decide "adversarial".
+      config: the attack.
+      seed: stateless seed (shape (2,)) for the random start; required if
+        `config.random_start` and `start` is None.
+      loss_fn: optional per-example loss of the logits to ascend instead of `config.loss`
+        (e.g. TRADES' KL to the clean prediction).
+      start: optional explicit starting point (projected onto the ball first).
+
+    Returns:
+      A PGDResult; all tensors are `tf.stop_gradient`-ed.
+    """
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise ValueError(f"pgd expects float images in [0, 1], got dtype {x.dtype}")
+    y = tf.cast(tf.reshape(y, [-1]), tf.int32)
+    eps = tf.cast(config.epsilon, x.dtype)
+    alpha = tf.cast(config.step_size, x.dtype)
+    lower = tf.maximum(x - eps, 0.0)
+    upper = tf.minimum(x + eps, 1.0)
+    if start is not None:
+        x_adv = tf.clip_by_value(tf.cast(start, x.dtype), lower, upper)
+    elif config.random_start and config.epsilon > 0:
+        if seed is None:
+            raise ValueError("pgd with random_start needs a seed")
+        x_adv = random_start(x, eps, seed)
+    else:
+        x_adv = x
+    if loss_fn is None:
+        label_loss = _LOSS_FNS[config.loss]
+        loss_fn = lambda logits: label_loss(logits, y)  # noqa: E731
+
+    def body(t, x_t, first, found):
+        with tf.GradientTape() as tape:
+            tape.watch(x_t)
+            logits = logits_fn(x_t)
+            loss = tf.reduce_sum(loss_fn(logits))
+        grad = tape.gradient(loss, x_t)
+        # x'_0 (the random start) is not part of the path.
+        is_adv = tf.logical_and(t > 0, tf.argmax(logits, axis=-1, output_type=tf.int32) != y)
+        newly = tf.logical_and(is_adv, tf.logical_not(found))
+        first = tf.where(_batch_mask(newly, x_t), x_t, first)
+        found = tf.logical_or(found, is_adv)
+        x_next = tf.clip_by_value(x_t + alpha * tf.sign(grad), lower, upper)
+        return t + 1, x_next, first, found
+
+    found0 = tf.zeros(tf.shape(y), tf.bool)
+    _, end, first, found = tf.while_loop(
+        lambda t, *_: t < config.num_steps,
+        body,
+        (tf.constant(0), x_adv, x_adv, found0),
+        maximum_iterations=config.num_steps)
+    first = tf.where(_batch_mask(found, end), first, end)
+    return PGDResult(tf.stop_gradient(end), tf.stop_gradient(first), tf.stop_gradient(found))
+
+
+def fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, epsilon: float) -> tf.Tensor:
+    """FGSM (Goodfellow et al. 2015): clip(x + eps * sign(grad CE), 0, 1), no random start."""
+    config = PGDConfig(epsilon=epsilon, step_size=epsilon, num_steps=1, random_start=False)
+    return pgd(logits_fn, x, y, config).end
+
+
+def cw_inf(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: PGDConfig, seed=None) -> tf.Tensor:
+    """CW-inf: PGD ascending the raw margin max_{j != y} z_j - z_y."""
+    return pgd(logits_fn, x, y, dataclasses.replace(config, loss="cw"), seed).end

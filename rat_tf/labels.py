@@ -1,0 +1,42 @@
+"""Distance-aware soft labels (DLS, the paper's Eq. 7) and label smoothing, as tensor functions."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def smooth_labels(labels: tf.Tensor, num_classes: int, beta) -> tf.Tensor:
+    """LS(y, beta) = onehot(y) * beta + (1 - onehot(y)) * (1 - beta) / (c - 1).
+
+    beta = 1 gives exactly one-hot; beta = 1/c gives exactly uniform labels.
+
+    Args:
+      labels: integer labels (N,).
+      num_classes: c >= 2.
+      beta: the probability of the true class, a scalar or (N,).
+
+    Returns:
+      (N, c) float32 soft labels; each row sums to 1.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    onehot = tf.one_hot(tf.cast(labels, tf.int32), num_classes, dtype=tf.float32)
+    beta = tf.cast(beta, tf.float32)
+    if beta.shape.rank:
+        beta = beta[:, None]
+    return onehot * beta + (1.0 - onehot) * ((1.0 - beta) / (num_classes - 1))
+
+
+def distance_aware_beta(scale, max_scale: float, beta_max: float, beta_min: float) -> tf.Tensor:
+    """beta(s) = beta_max - s * (beta_max - beta_min) / S: beta(0) = beta_max, beta(S) = beta_min."""
+    if max_scale <= 0:
+        raise ValueError(f"max_scale must be > 0, got {max_scale}")
+    scale = tf.cast(scale, tf.float32)
+    return beta_max - scale * ((beta_max - beta_min) / max_scale)
+
+
+def distance_aware_labels(labels: tf.Tensor, num_classes: int, scale, max_scale: float,
+                          beta_max: float, beta_min: float) -> tf.Tensor:
+    """DLS: the soft label of a point sampled at scale s (the paper's Eq. 7)."""
+    beta = distance_aware_beta(scale, max_scale, beta_max, beta_min)
+    return smooth_labels(labels, num_classes, beta)

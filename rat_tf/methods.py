@@ -1,0 +1,228 @@
+"""Training methods: one small object per method, all on the same attack, sampler and labels.
+
+A method turns a clean batch (x, y) into what the outer, training-mode pass sees:
+`TrainingBatch(inputs, targets, labels)`. The model (`rat_tf.model.RATModel`) runs
+`forward(classifier, inputs)` under the gradient tape and minimises `loss(targets, y_pred)`.
+
+| name    | training points                                 | targets                       |
+|---------|-------------------------------------------------|-------------------------------|
+| st      | x                                               | one-hot                       |
+| sat     | x'_e (PGD-K end point, Madry et al. 2018)       | one-hot                       |
+| sat_ars | m ARS samples per example                       | one-hot (beta = 1)            |
+| rat     | m ARS samples per example                       | distance-aware soft labels    |
+| avmixup | ARS with x'_f = x'_e, s ~ U(0, gamma), clip at the vertex | LS(y, lambda1 .. lambda2) |
+
+SAT is also RAT's special case (scales {1}, beta = 1, m = 1, x'_f := x'_e); the tests check
+that both give the same batch and loss.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, ClassVar, NamedTuple
+
+import keras
+import tensorflow as tf
+
+from rat_tf import labels as labels_lib
+from rat_tf import region
+from rat_tf.attacks import PGDConfig, pgd
+
+LogitsFn = Callable[[tf.Tensor], tf.Tensor]
+
+
+class TrainingBatch(NamedTuple):
+    """What the outer pass trains on.
+
+    Attributes:
+      inputs: the training points (or a tuple of inputs for methods with several passes).
+      targets: what the loss compares the outer pass with (soft labels for most methods).
+      labels: hard labels of the training points, for the accuracy metric.
+    """
+
+    inputs: Any
+    targets: Any
+    labels: tf.Tensor
+
+
+def _check_unit(name: str, value: float, low_open: bool = False) -> None:
+    if not (0.0 < value <= 1.0 if low_open else 0.0 <= value <= 1.0):
+        interval = "(0, 1]" if low_open else "[0, 1]"
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+
+
+class Method:
+    """Base class: standard training on clean points with one-hot labels ("st")."""
+
+    name: ClassVar[str] = "st"
+
+    def __init__(self):
+        pass
+
+    # --- configuration -----------------------------------------------------------------
+    @classmethod
+    def hyperparameters(cls) -> dict[str, Any]:
+        """The constructor arguments of this method and their defaults (the paper's values)."""
+        params = inspect.signature(cls.__init__).parameters
+        return {k: p.default for k, p in params.items() if k != "self"}
+
+    def get_config(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.hyperparameters()}
+
+    @property
+    def attack(self) -> PGDConfig | None:
+        """The PGD attack the method trains against (None for ST)."""
+        return None
+
+    # --- the training step -------------------------------------------------------------
+    def training_batch(self, logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, num_classes: int,
+                       seed: tf.Tensor) -> TrainingBatch:
+        """Builds the training points. `logits_fn` runs the classifier in inference mode."""
+        del logits_fn, seed
+        return TrainingBatch(x, tf.one_hot(y, num_classes), y)
+
+    def forward(self, classifier: keras.Model, inputs: Any) -> Any:
+        """The outer pass, in training mode."""
+        return classifier(inputs, training=True)
+
+    def loss(self) -> keras.losses.Loss:
+        """The outer loss (a Keras Loss, so that Keras scales it across replicas)."""
+        return keras.losses.CategoricalCrossentropy(from_logits=True, name="soft_label_ce")
+
+    def metric_logits(self, y_pred: Any) -> tf.Tensor:
+        """The logits the training accuracy is computed from."""
+        return y_pred
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class _AttackMixin:
+    """Shared PGD hyperparameters and validation."""
+
+    def _set_attack(self, epsilon, step_size, num_steps):
+        self.epsilon = float(epsilon)
+        self.step_size = float(step_size)
+        self.num_steps = num_steps
+        self._attack = PGDConfig(epsilon=self.epsilon, step_size=self.step_size,
+                                 num_steps=self.num_steps)
+
+    @property
+    def attack(self) -> PGDConfig:
+        return self._attack
+
+
+class SAT(_AttackMixin, Method):
+    """Standard adversarial training (Madry et al. 2018): train on x'_K with hard labels."""
+
+    name = "sat"
+
+    def __init__(self, epsilon: float = 8 / 255, step_size: float = 2 / 255, num_steps: int = 10):
+        super().__init__()
+        self._set_attack(epsilon, step_size, num_steps)
+
+    def training_batch(self, logits_fn, x, y, num_classes, seed):
+        end = pgd(logits_fn, x, y, self.attack, seed).end
+        return TrainingBatch(end, tf.one_hot(y, num_classes), y)
+
+
+class RAT(_AttackMixin, Method):
+    """Regional adversarial training (Song et al. 2022): ARS + DLS on the recorded PGD path."""
+
+    name = "rat"
+
+    def __init__(self, epsilon: float = 8 / 255, step_size: float = 2 / 255, num_steps: int = 10,
+                 num_samples: int = 2, max_scale: float = 2.0, scale_step: float = 0.1,
+                 beta_max: float = 1.0, beta_min: float = 0.1):
+        super().__init__()
+        self._set_attack(epsilon, step_size, num_steps)
+        _check_unit("beta_max", beta_max)
+        _check_unit("beta_min", beta_min)
+        if beta_min > beta_max:
+            raise ValueError(f"beta_min ({beta_min}) must be <= beta_max ({beta_max})")
+        self.num_samples = num_samples
+        self.max_scale = float(max_scale)
+        self.scale_step = float(scale_step)
+        self.beta_max = float(beta_max)
+        self.beta_min = float(beta_min)
+        self.region = region.RegionConfig(
+            num_samples=num_samples, scales=region.scale_grid(self.max_scale, self.scale_step),
+            max_scale=self.max_scale)
+
+    def soft_labels(self, y: tf.Tensor, num_classes: int, scale: tf.Tensor) -> tf.Tensor:
+        return labels_lib.distance_aware_labels(y, num_classes, scale, self.region.max_scale,
+                                                self.beta_max, self.beta_min)
+
+    def training_batch(self, logits_fn, x, y, num_classes, seed):
+        attack_seed, region_seed = tf.unstack(tf.random.experimental.stateless_split(
+            tf.cast(seed, tf.int32), 2))
+        path = pgd(logits_fn, x, y, self.attack, attack_seed)
+        draw = region.draw(self.region, tf.shape(x)[0], region_seed)
+        points = region.sample(x, path.first, path.end, draw, self.region)
+        point_labels = tf.tile(y, [self.region.num_samples])
+        targets = self.soft_labels(point_labels, num_classes, tf.reshape(draw.scale, [-1]))
+        return TrainingBatch(points, targets, point_labels)
+
+
+class SATARS(RAT):
+    """The paper's ablation SAT+ARS (Table 3): region samples with hard labels (beta = 1)."""
+
+    name = "sat_ars"
+
+    def __init__(self, epsilon: float = 8 / 255, step_size: float = 2 / 255, num_steps: int = 10,
+                 num_samples: int = 2, max_scale: float = 2.0, scale_step: float = 0.1):
+        super().__init__(epsilon, step_size, num_steps, num_samples, max_scale, scale_step,
+                         beta_max=1.0, beta_min=1.0)
+
+
+class AVmixup(RAT):
+    """AVmixup (Lee et al. 2020) as the region sampler's special case.
+
+    delta = x'_K - x, vertex x_v = clip(x + gamma * delta, 0, 1), w ~ U(0, 1),
+    point w * x + (1 - w) * x_v with label w * LS(y, lambda1) + (1 - w) * LS(y, lambda2).
+    With s = (1 - w) * gamma this is the sampler with x'_f = x'_e, s ~ U(0, gamma), clipping at
+    the vertex, and DLS with beta_max = lambda1, beta_min = lambda2, S = gamma (LS is affine in
+    its smoothing value).
+    """
+
+    name = "avmixup"
+
+    def __init__(self, epsilon: float = 8 / 255, step_size: float = 2 / 255, num_steps: int = 10,
+                 gamma: float = 2.0, lambda1: float = 1.0, lambda2: float = 0.1):
+        _AttackMixin._set_attack(self, epsilon, step_size, num_steps)
+        if gamma <= 0:
+            raise ValueError(f"gamma must be > 0, got {gamma}")
+        _check_unit("lambda1", lambda1)
+        _check_unit("lambda2", lambda2)
+        self.gamma = float(gamma)
+        self.lambda1 = float(lambda1)
+        self.lambda2 = float(lambda2)
+        self.beta_max, self.beta_min = self.lambda1, self.lambda2
+        self.region = region.RegionConfig(num_samples=1, scales=None, max_scale=self.gamma,
+                                          use_first_point=False, clip="vertex")
+
+
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Method, SAT, SATARS, RAT, AVmixup)}
+METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
+
+
+def get(name: str | Method, **kwargs) -> Method:
+    """Builds a method from its name and hyperparameters (or returns a Method unchanged).
+
+    Raises:
+      ValueError: unknown method, unknown hyperparameter or invalid value.
+    """
+    if isinstance(name, Method):
+        if kwargs:
+            raise ValueError(f"hyperparameters {sorted(kwargs)} given together with a Method object")
+        return name
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; allowed: {', '.join(METHOD_NAMES)}")
+    cls = METHODS[name]
+    allowed = cls.hyperparameters()
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        takes = ", ".join(allowed) or "no hyperparameters"
+        raise ValueError(f"method {name!r} does not take {', '.join(unknown)}; it takes: {takes}")
+    return cls(**kwargs)
