@@ -98,6 +98,13 @@ class Method:
         return f"{type(self).__name__}({args})"
 
 
+def split_seed(seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(attack seed, sampling seed): every method draws its PGD random start from the first."""
+    attack_seed, sample_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2))
+    return attack_seed, sample_seed
+
+
 class _AttackMixin:
     """Shared PGD hyperparameters and validation."""
 
@@ -123,7 +130,7 @@ class SAT(_AttackMixin, Method):
         self._set_attack(epsilon, step_size, num_steps)
 
     def training_batch(self, logits_fn, x, y, num_classes, seed):
-        end = pgd(logits_fn, x, y, self.attack, seed).end
+        end = pgd(logits_fn, x, y, self.attack, split_seed(seed)[0]).end
         return TrainingBatch(end, tf.one_hot(y, num_classes), y)
 
 
@@ -155,8 +162,7 @@ class RAT(_AttackMixin, Method):
                                                 self.beta_max, self.beta_min)
 
     def training_batch(self, logits_fn, x, y, num_classes, seed):
-        attack_seed, region_seed = tf.unstack(tf.random.experimental.stateless_split(
-            tf.cast(seed, tf.int32), 2))
+        attack_seed, region_seed = split_seed(seed)
         path = pgd(logits_fn, x, y, self.attack, attack_seed)
         draw = region.draw(self.region, tf.shape(x)[0], region_seed)
         points = region.sample(x, path.first, path.end, draw, self.region)
