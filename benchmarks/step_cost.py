@@ -1,0 +1,152 @@
+"""Cost of one compiled training step: ST, SAT and RAT (and the other methods), side by side.
+
+Times `RATModel.train_function` (the compiled step `model.fit` runs) on the small CNN at MNIST
+size (28x28x1) and CIFAR size (32x32x3), batch 128, PGD K = 10, RAT m = 2. Repetitions are
+interleaved across methods so that machine noise hits all of them alike; the table reports the
+median time per step. The compute bound for RAT over SAT is (3K + 3m) / (3K + 3) = 1.09.
+
+With `adversarial-robustness-toolbox` installed (benchmarks/requirements.txt), it also times
+ART's `AdversarialTrainerMadryPGD` on the MNIST-size model with the same batch and PGD settings
+and prints our SAT images/second over ART's.
+
+Usage: python benchmarks/step_cost.py [--repeats 5] [--steps 3] [--methods st,sat,rat]
+The last line is `rat_over_sat=<ratio>` for the CIFAR-size case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import rat_tf  # noqa: E402
+from rat_tf import architectures, methods  # noqa: E402
+
+SIZES = {"mnist": ((28, 28, 1), 0.3, 0.075), "cifar": ((32, 32, 3), 8 / 255, 2 / 255)}
+
+
+def build_model(method, shape, epsilon, step_size, num_steps, num_samples):
+    keras.utils.set_random_seed(0)
+    classifier = architectures.build("small_cnn", shape, 10)
+    params = methods.METHODS[method].hyperparameters()
+    wanted = dict(epsilon=epsilon, step_size=step_size, num_steps=num_steps, num_samples=num_samples)
+    model = rat_tf.RATModel(classifier, method, **{k: v for k, v in wanted.items() if k in params})
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
+    return model
+
+
+def step_timer(model, x, y, steps):
+    """Returns a function that runs `steps` compiled training steps and returns seconds/step."""
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model.fit(data, steps_per_epoch=1, epochs=1, verbose=0)  # builds and traces the step
+    iterator = iter(data)
+
+    def run():
+        start = time.perf_counter()
+        for _ in range(steps):
+            logs = model.train_function(iterator)
+        float(logs["loss"])  # wait for the device
+        return (time.perf_counter() - start) / steps
+    return run
+
+
+def art_timer(shape, epsilon, step_size, num_steps, x, y, steps):
+    """ART's Madry PGD trainer on the same model, batch and PGD settings (None if not installed)."""
+    try:
+        from art.defences.trainer import AdversarialTrainerMadryPGD
+        from art.estimators.classification import TensorFlowV2Classifier
+    except ImportError:
+        return None
+    keras.utils.set_random_seed(0)
+    classifier = architectures.build("small_cnn", shape, 10)
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def train_step(model, images, labels):
+        with tf.GradientTape() as tape:
+            value = loss(labels, model(images, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables))
+
+    art_classifier = TensorFlowV2Classifier(classifier, nb_classes=10, input_shape=shape, loss_object=loss,
+                                            train_step=train_step, clip_values=(0.0, 1.0))
+    trainer = AdversarialTrainerMadryPGD(art_classifier, nb_epochs=1, batch_size=len(x), eps=epsilon,
+                                         eps_step=step_size, max_iter=num_steps)
+    trainer.fit(x, np.eye(10)[y])  # warm-up
+
+    def run():
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.fit(x, np.eye(10)[y])  # one epoch over one batch = one step
+        return (time.perf_counter() - start) / steps
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=3, help="steps per timed repetition")
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--num_steps", type=int, default=10, help="PGD steps K")
+    parser.add_argument("--num_samples", type=int, default=2, help="RAT samples m")
+    parser.add_argument("--methods", default="st,sat,rat")
+    parser.add_argument("--sizes", default="mnist,cifar")
+    parser.add_argument("--no_art", action="store_true")
+    args = parser.parse_args()
+    names = args.methods.split(",")
+    for required in ("sat", "rat"):
+        if required not in names:
+            names.append(required)
+    rng = np.random.default_rng(0)
+    results = {}
+    sat_over_art = None
+    for size in args.sizes.split(","):
+        shape, epsilon, step_size = SIZES[size]
+        x = tf.constant(rng.uniform(0, 1, (args.batch_size, *shape)).astype("float32"))
+        y = tf.constant(rng.integers(0, 10, args.batch_size).astype("int32"))
+        timers = {m: step_timer(build_model(m, shape, epsilon, step_size, args.num_steps, args.num_samples),
+                                x, y, args.steps) for m in names}
+        if size == "mnist" and not args.no_art:
+            art = art_timer(shape, epsilon, step_size, args.num_steps, x.numpy(), y.numpy(), args.steps)
+            if art is not None:
+                timers["art_madry_pgd"] = art
+        times = {m: [] for m in timers}
+        for _ in range(args.repeats):  # interleaved repetitions
+            for m, run in timers.items():
+                times[m].append(run())
+        results[size] = {m: statistics.median(t) for m, t in times.items()}
+        ratios = [r / s for r, s in zip(times["rat"], times["sat"])]
+        results[size]["rat_over_sat_spread"] = (min(ratios), max(ratios))
+        if "art_madry_pgd" in results[size]:
+            sat_over_art = results[size]["art_madry_pgd"] / results[size]["sat"]
+
+    print(f"\nbatch {args.batch_size}, PGD K={args.num_steps}, RAT m={args.num_samples}, small_cnn, "
+          f"{args.repeats} interleaved repeats x {args.steps} steps, device: "
+          f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'} ({os.cpu_count()} cores)")
+    print(f"{'size':<6} {'method':<14} {'ms/step':>9} {'images/s':>9} {'vs SAT':>7}")
+    for size, row in results.items():
+        for m, t in row.items():
+            if m.endswith("_spread"):
+                continue
+            print(f"{size:<6} {m:<14} {1000 * t:9.1f} {args.batch_size / t:9.1f} {t / row['sat']:7.3f}")
+        lo, hi = row["rat_over_sat_spread"]
+        print(f"{size:<6} rat/sat per-repeat range: {lo:.3f} .. {hi:.3f}")
+    bound = (3 * args.num_steps + 3 * args.num_samples) / (3 * args.num_steps + 3)
+    print(f"compute bound (3K+3m)/(3K+3) = {bound:.3f}")
+    if sat_over_art is not None:
+        print(f"sat_over_art={sat_over_art:.2f}")
+    final = results.get("cifar", next(iter(results.values())))
+    print(f"rat_over_sat={final['rat'] / final['sat']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
