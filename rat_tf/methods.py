@@ -11,6 +11,8 @@ A method turns a clean batch (x, y) into what the outer, training-mode pass sees
 | sat_ars | m ARS samples per example                       | one-hot (beta = 1)            |
 | rat     | m ARS samples per example                       | distance-aware soft labels    |
 | avmixup | ARS with x'_f = x'_e, s ~ U(0, gamma), clip at the vertex | LS(y, lambda1 .. lambda2) |
+| trades  | (x, x_adv) from PGD on KL(p(x) || p(x'))        | CE(x) + beta KL (two passes)  |
+| adt     | one sample of ADT_EXP's learned distribution    | one-hot                       |
 
 SAT is also RAT's special case (scales {1}, beta = 1, m = 1, x'_f := x'_e); the tests check
 that both give the same batch and loss.
@@ -18,6 +20,7 @@ that both give the same batch and loss.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, Callable, ClassVar, NamedTuple
 
@@ -25,8 +28,8 @@ import keras
 import tensorflow as tf
 
 from rat_tf import labels as labels_lib
-from rat_tf import region
-from rat_tf.attacks import PGDConfig, pgd
+from rat_tf import randomness, region
+from rat_tf.attacks import ADTConfig, PGDConfig, adt_sample, pgd
 
 LogitsFn = Callable[[tf.Tensor], tf.Tensor]
 
@@ -209,7 +212,95 @@ class AVmixup(RAT):
                                           use_first_point=False, clip="vertex")
 
 
-METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (Method, SAT, SATARS, RAT, AVmixup)}
+def kl_divergence(p_logits: tf.Tensor, q_logits: tf.Tensor) -> tf.Tensor:
+    """Per-example KL(softmax(p) || softmax(q)), in float32."""
+    p_log = tf.nn.log_softmax(tf.cast(p_logits, tf.float32))
+    q_log = tf.nn.log_softmax(tf.cast(q_logits, tf.float32))
+    return tf.reduce_sum(tf.exp(p_log) * (p_log - q_log), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="rat_tf")
+class TradesLoss(keras.losses.Loss):
+    """CE(f(x), y) + beta * KL(p(x) || p(x_adv)) per example; y_pred = (clean, adversarial) logits.
+
+    Gradients flow through both branches (the clean prediction is not a constant target).
+    """
+
+    def __init__(self, beta: float = 6.0, name: str = "trades_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.beta = float(beta)
+
+    def call(self, y_true, y_pred):
+        clean, adversarial = y_pred
+        ce = tf.nn.softmax_cross_entropy_with_logits(labels=tf.cast(y_true, tf.float32),
+                                                     logits=tf.cast(clean, tf.float32))
+        return ce + self.beta * kl_divergence(clean, adversarial)
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta}
+
+
+class TRADES(_AttackMixin, Method):
+    """TRADES (Zhang et al. 2019) with the official code's attack and loss.
+
+    Inner: from x + 0.001 N(0, 1), K signed steps ascending KL(p(x) || p(x')), projected and
+    clipped. Outer: CE(f(x), y) + beta * mean KL(p(x) || p(x_adv)), clean and adversarial
+    images in separate training-mode forward calls. Training accuracy is on the clean branch.
+    """
+
+    name = "trades"
+
+    def __init__(self, epsilon: float = 0.031, step_size: float = 0.007, num_steps: int = 10,
+                 beta: float = 6.0):
+        super().__init__()
+        self._set_attack(epsilon, step_size, num_steps)
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        self.beta = float(beta)
+
+    def training_batch(self, logits_fn, x, y, num_classes, seed):
+        attack_seed, _ = split_seed(seed)
+        clean_logits = tf.stop_gradient(logits_fn(x))
+        start = x + 0.001 * randomness.normal(attack_seed, tf.shape(x), dtype=x.dtype)
+        attack = dataclasses.replace(self.attack, random_start=False)
+        x_adv = pgd(logits_fn, x, y, attack, start=start,
+                    loss_fn=lambda logits: kl_divergence(clean_logits, logits)).end
+        return TrainingBatch((x, x_adv), tf.one_hot(y, num_classes), y)
+
+    def forward(self, classifier, inputs):
+        clean, adversarial = inputs
+        return classifier(clean, training=True), classifier(adversarial, training=True)
+
+    def loss(self):
+        return TradesLoss(self.beta)
+
+    def metric_logits(self, y_pred):
+        return y_pred[0]
+
+
+class ADT(Method):
+    """ADT_EXP (Deng et al. 2020): train on one fresh sample of a learned adversarial distribution.
+
+    No PGD attack: `RATModel` needs eval_epsilon / eval_step_size for PGD in evaluation.
+    """
+
+    name = "adt"
+
+    def __init__(self, epsilon: float = 8 / 255, num_steps: int = 7, num_samples: int = 5,
+                 step_size: float = 0.3, entropy_weight: float = 0.01):
+        super().__init__()
+        self.epsilon, self.num_steps, self.num_samples = epsilon, num_steps, num_samples
+        self.step_size, self.entropy_weight = step_size, entropy_weight
+        self.config = ADTConfig(epsilon=epsilon, num_steps=num_steps, num_samples=num_samples,
+                                step_size=step_size, entropy_weight=entropy_weight)
+
+    def training_batch(self, logits_fn, x, y, num_classes, seed):
+        x_adv = adt_sample(logits_fn, x, y, self.config, split_seed(seed)[0])
+        return TrainingBatch(x_adv, tf.one_hot(y, num_classes), y)
+
+
+METHODS: dict[str, type[Method]] = {
+    cls.name: cls for cls in (Method, SAT, SATARS, RAT, AVmixup, TRADES, ADT)}
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
 
 

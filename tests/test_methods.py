@@ -100,7 +100,10 @@ def test_defaults_are_the_papers():
     assert methods.get("rat").region.scales == region.scale_grid(2.0, 0.1)
     assert methods.get("avmixup").get_config() == dict(
         epsilon=8 / 255, step_size=2 / 255, num_steps=10, gamma=2.0, lambda1=1.0, lambda2=0.1)
-    assert set(methods.METHOD_NAMES) >= {"st", "sat", "sat_ars", "rat", "avmixup"}
+    assert methods.get("trades").get_config() == dict(epsilon=0.031, step_size=0.007, num_steps=10, beta=6.0)
+    assert methods.get("adt").get_config() == dict(epsilon=8 / 255, num_steps=7, num_samples=5,
+                                                   step_size=0.3, entropy_weight=0.01)
+    assert set(methods.METHOD_NAMES) == {"st", "sat", "sat_ars", "rat", "avmixup", "trades", "adt"}
 
 
 @pytest.mark.parametrize("name, kwargs, match", [
@@ -113,7 +116,114 @@ def test_defaults_are_the_papers():
     ("rat", {"max_scale": 2.0, "scale_step": 0.3}, "multiple"),
     ("sat", {"num_steps": -2}, "num_steps"),
     ("avmixup", {"gamma": 0.0}, "gamma"),
+    ("trades", {"beta": -1.0}, "beta"),
+    ("adt", {"num_samples": 0}, "num_samples"),
+    ("adt", {"step_size": 0.0}, "step_size"),
 ])
 def test_bad_hyperparameters_raise(name, kwargs, match):
     with pytest.raises(ValueError, match=match):
         methods.get(name, **kwargs)
+
+
+def test_trades_loss_equals_a_direct_recomputation():
+    model, logits_fn, x, y = _setup()
+    trades = methods.get("trades", epsilon=0.1, step_size=0.02, num_steps=4, beta=6.0)
+    batch = trades.training_batch(logits_fn, x, y, 10, SEED)
+    # reference: the official loop, written out in eager Python
+    p_clean = tf.nn.softmax(model(x, training=False))
+    noise = methods.randomness.normal(methods.split_seed(SEED)[0], tf.shape(x))
+    x_adv = x + 0.001 * noise
+    for _ in range(4):
+        with tf.GradientTape() as tape:
+            tape.watch(x_adv)
+            log_q = tf.nn.log_softmax(model(x_adv, training=False))
+            kl = tf.reduce_sum(p_clean * (tf.math.log(p_clean) - log_q))
+        x_adv = x_adv + 0.02 * tf.sign(tape.gradient(kl, x_adv))
+        x_adv = tf.clip_by_value(tf.clip_by_value(x_adv, x - 0.1, x + 0.1), 0.0, 1.0)
+    np.testing.assert_allclose(batch.inputs[1].numpy(), x_adv.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(batch.inputs[0].numpy(), x.numpy())
+    clean, adv = model(x, training=True).numpy(), model(x_adv, training=True).numpy()
+    log_p, log_q = (z - np.log(np.exp(z).sum(-1, keepdims=True)) for z in (clean, adv))
+    onehot = np.eye(10)[y.numpy()]
+    expected = np.mean(-np.sum(onehot * log_p, -1)) + 6.0 * np.mean(np.sum(np.exp(log_p) * (log_p - log_q), -1))
+    assert _loss(trades, model, batch) == pytest.approx(expected, rel=1e-5)
+
+
+def test_trades_gradient_reaches_the_clean_branch():
+    model, logits_fn, x, y = _setup()
+    trades = methods.get("trades", epsilon=0.1, step_size=0.02, num_steps=2)
+    batch = trades.training_batch(logits_fn, x, y, 10, SEED)
+    clean_input = tf.identity(batch.inputs[0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(clean_input)
+        clean, adv = trades.forward(model, (clean_input, batch.inputs[1]))
+        full = trades.loss()(batch.targets, (clean, adv))
+        ce_only = keras.losses.CategoricalCrossentropy(from_logits=True)(batch.targets, clean)
+    g_full, g_ce = tape.gradient(full, clean_input), tape.gradient(ce_only, clean_input)
+    assert np.abs(g_full.numpy() - g_ce.numpy()).max() > 1e-4  # the KL term's gradient flows via x
+    assert tape.gradient(full, model.trainable_weights)[0] is not None
+
+
+def test_adt_update_accumulates_as_specified():
+    """Reference: T steps, k samples each, G never reset, param += lr * G / (|G| + 1e-8)."""
+    from rat_tf.attacks import adt
+    model, _, x, y = _setup(n=8)
+    # Scaled logits keep |G| far above the update's 1e-8, where sign-like steps are well posed.
+    logits_fn = lambda z: 100.0 * model(z, training=False)  # noqa: E731
+    config = adt.ADTConfig(epsilon=0.1, num_steps=3, num_samples=2, step_size=0.3, entropy_weight=0.01)
+    seed = tf.constant([1, 1])
+    mean, var = tf.zeros_like(x), tf.zeros_like(x)
+    g_mean, g_var = tf.zeros_like(x), tf.zeros_like(x)
+    official_grads = []
+    for t in range(3):
+        xi = adt.step_noise(seed, t, 2, x)
+        with tf.GradientTape() as tape:  # the k samples in one batched pass
+            tape.watch([mean, var])
+            std = tf.nn.softplus(var)[None]
+            u = mean[None] + std * xi
+            x_adv = tf.clip_by_value(x[None] + 0.1 * tf.tanh(u), 0.0, 1.0)
+            logits = logits_fn(tf.reshape(x_adv, (-1, 8, 8, 1)))
+            ce = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                tf.concat([y, y], 0), logits)) / 8.0  # sum over samples of the batch-mean CE
+            entropy = 2 * tf.reduce_mean(xi ** 2 / 2 + tf.math.log(std + 1e-8)
+                                         + adt.log_one_minus_tanh_squared(u))
+            objective = ce + 0.01 * entropy
+        d_mean, d_var = tape.gradient(objective, [mean, var])
+        if t == 0:  # the official code: one sample at a time, log(1 - a^2 + 1e-8), grads summed
+            official = [tf.zeros_like(x), tf.zeros_like(x)]
+            for k in range(2):
+                with tf.GradientTape() as tape:
+                    tape.watch([mean, var])
+                    std1 = tf.nn.softplus(var)
+                    a = tf.tanh(mean + std1 * xi[k])
+                    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        y, logits_fn(tf.clip_by_value(x + 0.1 * a, 0.0, 1.0))))
+                    loss += 0.01 * tf.reduce_mean(xi[k] ** 2 / 2 + tf.math.log(std1 + 1e-8)
+                                                  + tf.math.log(1 - a ** 2 + 1e-8))
+                official = [o + g for o, g in zip(official, tape.gradient(loss, [mean, var]))]
+            official_grads = [official, [d_mean, d_var]]
+        g_mean, g_var = g_mean + d_mean, g_var + d_var  # accumulated, never reset
+        mean = mean + 0.3 * g_mean / (tf.abs(g_mean) + 1e-8)
+        var = var + 0.3 * g_var / (tf.abs(g_var) + 1e-8)
+    for o, b in zip(*official_grads):  # batching the k samples changes no gradient
+        np.testing.assert_allclose(b.numpy(), o.numpy(), atol=1e-7 + 1e-4 * np.abs(o.numpy()).max())
+    fitted = adt.fit_distribution(logits_fn, x, y, config, seed)
+    np.testing.assert_allclose(fitted.mean.numpy(), mean.numpy(), atol=1e-4)
+    np.testing.assert_allclose(fitted.var.numpy(), var.numpy(), atol=1e-4)
+    # the accumulated update moves by at most lr per step, and the sample stays in the ball
+    assert np.abs(fitted.mean.numpy()).max() <= 0.9 + 1e-5
+    method = methods.get("adt", epsilon=0.1, num_steps=3, num_samples=2)
+    batch = method.training_batch(logits_fn, x, y, 10, seed)
+    assert np.abs(batch.inputs.numpy() - x.numpy()).max() <= 0.1 + 1e-6
+    np.testing.assert_array_equal(batch.targets.numpy(), np.eye(10)[y.numpy()])
+
+
+def test_adt_log_term_is_stable_where_tanh_saturates():
+    from rat_tf.attacks import adt
+    u = tf.constant([0.0, 0.5, -3.0, 20.0, -50.0])
+    with tf.GradientTape() as tape:
+        tape.watch(u)
+        value = adt.log_one_minus_tanh_squared(u)
+    reference = np.log(1 - np.tanh(np.float64([0.0, 0.5, -3.0])) ** 2)
+    np.testing.assert_allclose(value.numpy()[:3], reference, rtol=1e-5)
+    assert np.all(np.isfinite(value.numpy())) and np.all(np.isfinite(tape.gradient(value, u).numpy()))

@@ -120,7 +120,8 @@ def pgd(logits_fn: LogitsFn,
         `config.random_start` and `start` is None.
       loss_fn: optional per-example loss of the logits to ascend instead of `config.loss`
         (e.g. TRADES' KL to the clean prediction).
-      start: optional explicit starting point (projected onto the ball first).
+      start: optional explicit starting point, used as given (TRADES starts at
+        x + 0.001 N(0, 1) without projecting it); every later iterate is projected.
 
     Returns:
       A PGDResult; all tensors are `tf.stop_gradient`-ed.
@@ -134,7 +135,7 @@ def pgd(logits_fn: LogitsFn,
     lower = tf.maximum(x - eps, 0.0)
     upper = tf.minimum(x + eps, 1.0)
     if start is not None:
-        x_adv = tf.clip_by_value(tf.cast(start, x.dtype), lower, upper)
+        x_adv = tf.cast(start, x.dtype)
     elif config.random_start and config.epsilon > 0:
         if seed is None:
             raise ValueError("pgd with random_start needs a seed")
