@@ -34,13 +34,14 @@ from rat_tf import architectures, methods  # noqa: E402
 SIZES = {"mnist": ((28, 28, 1), 0.3, 0.075), "cifar": ((32, 32, 3), 8 / 255, 2 / 255)}
 
 
-def build_model(method, shape, epsilon, step_size, num_steps, num_samples):
+def build_model(method, shape, epsilon, step_size, num_steps, num_samples, jit_compile="auto"):
     keras.utils.set_random_seed(0)
     classifier = architectures.build("small_cnn", shape, 10)
     params = methods.METHODS[method].hyperparameters()
     wanted = dict(epsilon=epsilon, step_size=step_size, num_steps=num_steps, num_samples=num_samples)
     model = rat_tf.RATModel(classifier, method, **{k: v for k, v in wanted.items() if k in params})
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
+                  jit_compile=jit_compile)
     return model
 
 
@@ -101,7 +102,10 @@ def main():
     parser.add_argument("--methods", default="st,sat,rat")
     parser.add_argument("--sizes", default="mnist,cifar")
     parser.add_argument("--no_art", action="store_true")
+    parser.add_argument("--jit_compile", default="auto", choices=["auto", "true", "false"],
+                        help="XLA for the step (Keras' auto is off on CPU, on for GPUs)")
     args = parser.parse_args()
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     names = args.methods.split(",")
     for required in ("sat", "rat"):
         if required not in names:
@@ -113,7 +117,7 @@ def main():
         shape, epsilon, step_size = SIZES[size]
         x = tf.constant(rng.uniform(0, 1, (args.batch_size, *shape)).astype("float32"))
         y = tf.constant(rng.integers(0, 10, args.batch_size).astype("int32"))
-        timers = {m: step_timer(build_model(m, shape, epsilon, step_size, args.num_steps, args.num_samples),
+        timers = {m: step_timer(build_model(m, shape, epsilon, step_size, args.num_steps, args.num_samples, jit),
                                 x, y, args.steps) for m in names}
         if size == "mnist" and not args.no_art:
             art = art_timer(shape, epsilon, step_size, args.num_steps, x.numpy(), y.numpy(), args.steps)
