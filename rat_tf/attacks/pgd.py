@@ -155,6 +155,8 @@ def pgd(logits_fn: LogitsFn,
             logits = logits_fn(x_t)
             loss = tf.reduce_sum(loss_fn(logits))
         grad = tape.gradient(loss, x_t)
+        if grad is None:  # no gradient path (a masked model): the attack cannot move
+            grad = tf.zeros_like(x_t)
         # x'_0 (the random start) is not part of the path.
         is_adv = tf.logical_and(t > 0, tf.argmax(logits, axis=-1, output_type=tf.int32) != y)
         newly = tf.logical_and(is_adv, tf.logical_not(found))

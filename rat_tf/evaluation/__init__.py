@@ -1,0 +1,1 @@
+"""Robustness evaluation: attack suites with per-example worst case, sweeps, gaps, self-checks, reports."""

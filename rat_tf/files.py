@@ -1,0 +1,40 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Callable, IO
+
+
+def atomic_write(path: str, write: Callable[[IO], None], mode: str = "w") -> str:
+    """Writes `path` through `write(file)` into a temporary sibling, then renames it into place.
+
+    Args:
+      path: the target file.
+      write: called with the open temporary file.
+      mode: "w" (text, UTF-8) or "wb".
+
+    Returns:
+      The absolute path written.
+    """
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str, text: str) -> str:
+    """Writes `text` to `path` atomically."""
+    return atomic_write(path, lambda f: f.write(text))

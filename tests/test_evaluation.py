@@ -1,0 +1,120 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rat_tf import attacks
+from rat_tf.evaluation import checks, report, robustness
+
+from helpers import digits, trained_digits_classifier
+
+EPS = 0.1
+
+
+@pytest.fixture(scope="module")
+def model_and_data():
+    model = trained_digits_classifier()
+    _, _, x, y = digits()
+    return (lambda z: model(z, training=False)), x[:200], y[:200]
+
+
+def _suite(**kwargs):
+    base = dict(epsilon=EPS, pgd_steps=10, cw_steps=10, attacks=("fgsm", "pgd", "cw"))
+    base.update(kwargs)
+    return robustness.SuiteConfig(**base)
+
+
+def test_accuracy_ordering_and_worst_case(model_and_data):
+    logits_fn, x, y = model_and_data
+    result = robustness.evaluate(logits_fn, x, y, _suite(restarts=2), batch_size=64)
+    acc = {k: v["accuracy"] for k, v in result.summary().items()}
+    assert acc["clean"] > 0.85
+    assert acc["clean"] >= acc["fgsm"] >= acc["pgd"] - 0.02
+    assert acc["worst_case"] <= min(acc["fgsm"], acc["pgd"], acc["cw"])
+    expected = result.clean & result.per_attack["fgsm"] & result.per_attack["pgd"] & result.per_attack["cw"]
+    np.testing.assert_array_equal(result.worst_case, expected)
+    assert acc["pgd"] < acc["clean"] - 0.3
+
+
+def test_epsilon_zero_is_clean_and_large_epsilon_is_near_zero(model_and_data):
+    logits_fn, x, y = model_and_data
+    zero = robustness.evaluate(logits_fn, x, y, _suite(epsilon=0.0), batch_size=100)
+    assert zero.accuracy("worst_case") == zero.accuracy("clean")
+    big = robustness.evaluate(logits_fn, x, y, _suite(epsilon=0.5, step_size=0.1), batch_size=100)
+    assert big.accuracy("pgd") < 0.05
+
+
+def test_sweeps_and_gaps(model_and_data):
+    logits_fn, x, y = model_and_data
+    steps = robustness.steps_sweep(logits_fn, x, y, EPS, EPS / 4, steps=(0, 1, 5, 10), batch_size=100)
+    assert steps[0] == pytest.approx(np.mean(robustness.predict(logits_fn, x) == y))
+    assert steps[10] < steps[1] <= steps[0]
+    eps = robustness.epsilon_sweep(logits_fn, x, y, [0.0, 0.05, 0.1, 0.2], 0.025, batch_size=100)
+    values = [eps[e] for e in sorted(eps)]
+    assert values == sorted(values, reverse=True) and values[-1] < 0.2
+    xtr, ytr, _, _ = digits()
+    gaps = robustness.generalisation_gaps(logits_fn, (xtr[:200], ytr[:200]), (x, y),
+                                          attacks.PGDConfig(EPS, EPS / 4, 5), batch_size=100)
+    assert gaps["clean_gap"] == pytest.approx(gaps["train_clean"] - gaps["test_clean"])
+    assert gaps["train_clean"] >= gaps["test_clean"] - 0.05
+
+
+def test_checks_stay_quiet_on_a_normal_model(model_and_data):
+    logits_fn, x, y = model_and_data
+    result = robustness.evaluate(logits_fn, x, y, _suite(), batch_size=100)
+    fired = [c.name for c in checks.run_all(logits_fn, x, y, result, EPS, num_examples=100) if c.fired]
+    # PGD on CE may or may not flatter a plainly trained model by > 3 points; all others must be quiet
+    assert set(fired) <= {"pgd_flatters"}
+
+
+def test_each_check_fires_on_a_model_built_to_trigger_it(model_and_data):
+    logits_fn, x, y = model_and_data
+    x, y = x[:100], y[:100]
+    softmax = lambda z: tf.nn.softmax(logits_fn(z))  # noqa: E731
+    assert checks.probabilities(softmax, x).fired
+    assert not checks.probabilities(logits_fn, x).fired
+    masked = lambda z: logits_fn(tf.stop_gradient(tf.round(z * 4) / 4))  # noqa: E731
+    assert checks.gradients(masked, x, y).fired
+    assert not checks.gradients(logits_fn, x, y).fired
+    zero_grad = lambda z: 0.0 * logits_fn(z) + tf.stop_gradient(logits_fn(z))  # noqa: E731
+    assert checks.gradients(zero_grad, x, y).fired
+    noisy = lambda z: logits_fn(z) + tf.random.normal([tf.shape(z)[0], 10])  # noqa: E731
+    assert checks.randomness(noisy, x).fired
+    assert not checks.randomness(logits_fn, x).fired
+    assert checks.large_epsilon(masked, x, y, EPS).fired
+    assert not checks.large_epsilon(logits_fn, x, y, EPS).fired
+    assert checks.one_step_vs_iterative(fgsm=0.30, pgd=0.45).fired
+    assert not checks.one_step_vs_iterative(fgsm=0.50, pgd=0.45).fired
+    assert checks.soft_label_signature(pgd=0.60, worst_case=0.40).fired
+    assert not checks.soft_label_signature(pgd=0.41, worst_case=0.40).fired
+    n = 10
+    ones, covered = np.ones(n, bool), np.ones(n, bool)
+    fake = robustness.RobustnessResult(ones, {"pgd": ones.copy(), "square": np.arange(n) < 5},
+                                       {"pgd": covered, "square": covered}, {})
+    assert checks.query_vs_white_box(fake).fired
+    fake.per_attack["square"] = ones.copy()
+    assert not checks.query_vs_white_box(fake).fired
+
+
+def test_suite_validation():
+    with pytest.raises(ValueError, match="unknown attack"):
+        robustness.SuiteConfig(attacks=("pgd", "deepfool"))
+    with pytest.raises(ValueError, match="epsilon"):
+        robustness.SuiteConfig(epsilon=1.5)
+    with pytest.raises(ValueError, match="restarts"):
+        robustness.SuiteConfig(restarts=0)
+
+
+def test_report_files(tmp_path, model_and_data):
+    logits_fn, x, y = model_and_data
+    result = robustness.evaluate(logits_fn, x[:50], y[:50], _suite(attacks=("fgsm",)), batch_size=50)
+    table = report.markdown_table({"rat": result.summary()}, pgd_steps=20)
+    assert table.splitlines()[0] == "| model | Clean | FGSM | Worst case |"
+    assert f"{100 * result.accuracy('clean'):.2f}" in table
+    path = report.write_json(str(tmp_path / "r.json"), {"flags": result.worst_case, "n": 3})
+    assert json.load(open(path))["n"] == 3
+    png = report.plot_curve(str(tmp_path / "p.png"), {"rat": {0: 0.9, 5: 0.5}}, "K", "t")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
