@@ -140,12 +140,14 @@ def make_attack(name: str, logits_fn: LogitsFn, suite: SuiteConfig) -> Callable[
         return lambda x, y, seed: run(x, y, tf.constant([seed, 0], tf.int32)).numpy()
     if name == "apgd_ce":
         config = attacks.APGDConfig(epsilon=eps, num_steps=suite.apgd_steps, loss="ce")
-        return lambda x, y, seed: _adversarial(attacks.apgd(logits_fn, x, y, config, tf.constant([seed, 1])))
+        run = _compiled(lambda x, y, seed: attacks.apgd(logits_fn, x, y, config, seed).adversarial)
+        return lambda x, y, seed: run(x, y, tf.constant([seed, 1], tf.int32)).numpy()
     if name == "apgd_t":
         config = attacks.APGDConfig(epsilon=eps, num_steps=suite.apgd_steps, loss="dlr_targeted")
-        return lambda x, y, seed: _adversarial(attacks.apgd_targeted(
-            logits_fn, x, y, config, tf.constant([seed, 2]), num_target_classes=suite.apgd_targets))
-    if name == "square":
+        run = _compiled(lambda x, y, seed: attacks.apgd_targeted(
+            logits_fn, x, y, config, seed, num_target_classes=suite.apgd_targets).adversarial)
+        return lambda x, y, seed: run(x, y, tf.constant([seed, 2], tf.int32)).numpy()
+    if name == "square":  # query-only: these call logits_fn eagerly, batched per query
         return lambda x, y, seed: np.asarray(attacks.square_attack(
             logits_fn, x, y, eps, num_queries=suite.square_queries, seed=seed))
     if name == "nattack":
@@ -153,13 +155,6 @@ def make_attack(name: str, logits_fn: LogitsFn, suite: SuiteConfig) -> Callable[
             logits_fn, x, y, eps, num_iterations=suite.nattack_iterations,
             population=suite.nattack_population, seed=seed))
     raise ValueError(f"unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
-
-
-def _adversarial(result) -> np.ndarray:
-    """Attacks return images or a NamedTuple whose first field is the images."""
-    if isinstance(result, tuple):
-        result = result[0]
-    return np.asarray(result)
 
 
 def evaluate(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, suite: SuiteConfig, *,

@@ -1,0 +1,204 @@
+"""NAttack (Li et al. 2019): a query-only search over a Gaussian in tanh space.
+
+"NATTACK: Learning the distributions of adversarial examples for an improved black-box attack
+on deep neural networks" (ICML 2019), as SPEC.md pins it down (the paper under study evaluates
+with it: 1,000 test images, 200 iterations, population 300). Per example, with
+z0 = arctanh((2x - 1)(1 - 1e-6)) and mu_0 ~ 0.001 N(0, I):
+
+  each iteration draws xi_1..xi_P ~ N(0, I) and the candidates
+    c_i = 0.5 tanh(z0 + mu + sigma xi_i) + 0.5,   x_i = x + clip(c_i - x, -eps, eps);
+  loss f_i = max(0, log p_y(x_i) - max_{j != y} log p_j(x_i)), one max *per sample* (the official
+  code takes one max over the whole population: a bug that SPEC.md fixes);
+  reward A = (-f - mean(-f)) / (std(-f) + 1e-7);
+  mu <- mu + lr / (P sigma) * sum_i A_i xi_i.
+The attack succeeds on an example when its mean image
+  m = clip(x + clip(0.5 tanh(z0 + mu) + 0.5 - x, -eps, eps), 0, 1)
+is misclassified; that example stops there (early stop per example).
+
+The model is only called, never differentiated. Each iteration evaluates the populations of all
+examples still being attacked, in calls of at most `max_batch` images. The attack runs eagerly
+(a Python loop over iterations, batched tensor ops within one); pass a compiled model call,
+e.g. `tf.function(lambda x: model(x, training=False), reduce_retracing=True)`, for speed.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import tensorflow as tf
+
+from rat_tf import randomness
+from rat_tf.attacks.square import (ProgressFn, QueryAttackResult, QueryFn, SeedLike, as_seed,
+                                   query_logits)
+
+_TANH_SHRINK = 1.0 - 1e-6  # keeps arctanh finite at pixels 0 and 1, as the official code
+_REWARD_EPS = 1e-7
+
+
+def _batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
+
+
+def _project(candidate: tf.Tensor, x: tf.Tensor, epsilon: tf.Tensor) -> tf.Tensor:
+    return tf.clip_by_value(x + tf.clip_by_value(candidate - x, -epsilon, epsilon), 0.0, 1.0)
+
+
+def _log_margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """log p_y - max_{j != y} log p_j per row (equal to the logit margin; computed as SPEC.md)."""
+    log_p = tf.nn.log_softmax(logits, axis=-1)
+    onehot = tf.range(tf.shape(logits)[-1])[None, :] == labels[:, None]
+    true = tf.reduce_sum(tf.where(onehot, log_p, 0.0), axis=-1)
+    other = tf.reduce_max(tf.where(onehot, tf.constant(float("-inf"), log_p.dtype), log_p), axis=-1)
+    return true - other
+
+
+def nattack_result(logits_fn: QueryFn,
+                   x: tf.Tensor,
+                   y: tf.Tensor,
+                   epsilon: float,
+                   num_iterations: int = 200,
+                   population: int = 300,
+                   sigma: float = 0.1,
+                   learning_rate: float = 0.02,
+                   seed: SeedLike = 0,
+                   max_batch: int = 4096,
+                   *,
+                   probabilities: bool = False,
+                   progress: Optional[ProgressFn] = None) -> QueryAttackResult:
+    """NAttack (Linf, untargeted), returning per-example details.
+
+    Examples misclassified on clean inputs are not attacked (as in the official evaluation) and
+    are returned unchanged. For the others, the mean image is checked before every iteration and
+    once after the last one (the official code checks every 10 iterations: checking each one
+    costs a single extra query per example and never stops later than it would have).
+
+    Args:
+      logits_fn: images -> logits (tensor or numpy); only called, never differentiated.
+      x: clean images, float NHWC in [0, 1].
+      y: integer labels (N,).
+      epsilon: Linf radius (pixel units).
+      num_iterations: search iterations (paper: 200).
+      population: samples per iteration and example, P (paper: 300).
+      sigma: standard deviation of the search distribution in tanh space (0.1).
+      learning_rate: step size of the update of mu (0.02).
+      seed: an int or a stateless seed of shape (2,).
+      max_batch: most images per call of `logits_fn`; the populations of
+        max(1, max_batch // population) examples are drawn together.
+      probabilities: `logits_fn` returns softmax probabilities instead of logits.
+      progress: optional callback(iteration, number of examples still robust).
+
+    Returns:
+      A `QueryAttackResult`: the first misclassified mean image for successful examples, the
+      last mean image for the others (never misclassified by the model as the attack saw it),
+      the clean image for examples misclassified clean; queries count P per iteration plus one
+      per mean-image check.
+    """
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise ValueError(f"nattack expects float images in [0, 1], got dtype {x.dtype}")
+    if isinstance(epsilon, bool) or not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {epsilon}")
+    for name, value in (("num_iterations", num_iterations), ("population", population),
+                        ("max_batch", max_batch)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value}")
+    if population < 2:
+        raise ValueError(f"population must be at least 2 (the rewards are normalised), "
+                         f"got {population}")
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    y = tf.cast(tf.reshape(y, [-1]), tf.int32)
+    seed = as_seed(seed)
+    n = int(x.shape[0])
+    image_shape = [int(d) for d in x.shape[1:]]
+    eps = tf.cast(epsilon, x.dtype)
+
+    clean_pred = tf.argmax(query_logits(logits_fn, x, probabilities, max_batch), axis=-1,
+                           output_type=tf.int32)
+    attacked = clean_pred == y
+    queries = tf.zeros([n], tf.int32)
+    if epsilon == 0.0:  # every candidate and mean image is x itself
+        return QueryAttackResult(tf.identity(x), tf.logical_not(attacked), queries)
+
+    z0 = tf.atanh((2.0 * x - 1.0) * _TANH_SHRINK)
+    mu = 0.001 * tf.random.stateless_normal(tf.shape(x), randomness.fold_in(seed, 0), dtype=x.dtype)
+    adversarial = x
+    success = tf.logical_not(attacked)
+    active = attacked
+    per_chunk = max(1, max_batch // population)
+    step = learning_rate / (population * sigma)
+
+    for t in range(num_iterations + 1):
+        index = tf.where(active)[:, 0]
+        if int(index.shape[0]) > 0:
+            # Check the mean image of every example still attacked.
+            x_a = tf.gather(x, index)
+            mean_image = _project(0.5 * tf.tanh(tf.gather(z0, index) + tf.gather(mu, index)) + 0.5,
+                                  x_a, eps)
+            pred = tf.argmax(query_logits(logits_fn, mean_image, probabilities, max_batch),
+                             axis=-1, output_type=tf.int32)
+            fooled = pred != tf.gather(y, index)
+            where = index[:, None]
+            adversarial = tf.tensor_scatter_nd_update(adversarial, where, mean_image)
+            success = tf.tensor_scatter_nd_update(success, where, fooled)
+            active = tf.tensor_scatter_nd_update(active, where, tf.logical_not(fooled))
+            queries = tf.tensor_scatter_nd_add(queries, where, tf.ones(tf.shape(index), tf.int32))
+        index = tf.where(active)[:, 0]
+        n_active = int(index.shape[0])
+        if progress is not None:
+            progress(t, n_active)
+        if t == num_iterations or n_active == 0:
+            break
+
+        iteration_seed = randomness.fold_in(seed, t + 1)
+        updates = []
+        for chunk, start in enumerate(range(0, n_active, per_chunk)):
+            rows = index[start:start + per_chunk]
+            k = int(rows.shape[0])
+            chunk_seed = randomness.fold_in(iteration_seed, chunk)
+            xi = tf.random.stateless_normal([k, population] + image_shape, chunk_seed,
+                                            dtype=x.dtype)
+            x_c = tf.gather(x, rows)[:, None]
+            candidates = _project(
+                0.5 * tf.tanh(tf.gather(z0, rows)[:, None] + tf.gather(mu, rows)[:, None]
+                              + sigma * xi) + 0.5, x_c, eps)
+            logits = query_logits(logits_fn, tf.reshape(candidates, [k * population] + image_shape),
+                                  probabilities, max_batch)
+            labels = tf.repeat(tf.gather(y, rows), population)
+            loss = tf.reshape(tf.maximum(_log_margin(logits, labels), 0.0), [k, population])
+            reward = -loss
+            mean, variance = tf.nn.moments(reward, axes=[1], keepdims=True)
+            advantage = (reward - mean) / (tf.sqrt(variance) + _REWARD_EPS)
+            direction = tf.einsum("kp,kp...->k...", tf.cast(advantage, x.dtype), xi)
+            updates.append(tf.gather(mu, rows) + step * direction)
+        mu = tf.tensor_scatter_nd_update(mu, index[:, None], tf.concat(updates, axis=0))
+        queries = tf.tensor_scatter_nd_add(queries, index[:, None],
+                                           tf.fill([n_active], population))
+    return QueryAttackResult(tf.stop_gradient(adversarial), success, queries)
+
+
+def nattack(logits_fn: QueryFn,
+            x: tf.Tensor,
+            y: tf.Tensor,
+            epsilon: float,
+            num_iterations: int = 200,
+            population: int = 300,
+            sigma: float = 0.1,
+            learning_rate: float = 0.02,
+            seed: SeedLike = 0,
+            max_batch: int = 4096,
+            *,
+            probabilities: bool = False,
+            progress: Optional[ProgressFn] = None) -> tf.Tensor:
+    """NAttack (Linf), query-only; returns the adversarial images.
+
+    See `nattack_result` for the algorithm and arguments. Successful examples get their first
+    misclassified mean image; the others their last mean image (inside the ball, classified as
+    `y` when the attack checked it); examples misclassified clean are returned unchanged. The
+    caller's robustness is the model's prediction on the result.
+    """
+    return nattack_result(logits_fn, x, y, epsilon, num_iterations, population, sigma,
+                          learning_rate, seed, max_batch, probabilities=probabilities,
+                          progress=progress).adversarial

@@ -1,0 +1,244 @@
+"""Square Attack, Linf (Andriushchenko et al. 2020): a query-only random search.
+
+"Square Attack: a query-efficient black-box adversarial attack via random search" (ECCV 2020);
+the reference is fra31/auto-attack `autoattack/square.py` (the version AutoAttack runs), with
+the original max-andr/square-attack code for the per-image sampling. The attack only *calls*
+`logits_fn` (never differentiates it), so it measures robustness that does not rest on useful
+gradients: a model whose gradients are masked or obfuscated falls to it when it is not robust.
+
+The search runs as a Python loop over queries (a query attack is sequential by nature); the
+work of each iteration is one batched call of `logits_fn` and a few batched tensor ops on the
+examples not yet misclassified (early stop per example). Randomness is stateless TF, derived
+from one seed, so a run is reproducible. The functions run eagerly (do not wrap them in
+`tf.function`); for speed, pass a compiled model call such as
+`tf.function(lambda x: model(x, training=False), reduce_retracing=True)`.
+
+Also home of `QueryAttackResult`, shared by the query-only attacks (Square and NAttack).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple, Optional, Union
+
+import numpy as np
+import tensorflow as tf
+
+from rat_tf import randomness
+
+QueryFn = Callable[[tf.Tensor], Union[tf.Tensor, np.ndarray]]
+SeedLike = Union[int, tf.Tensor, np.ndarray, tuple, list]
+ProgressFn = Callable[[int, int], None]
+
+
+class QueryAttackResult(NamedTuple):
+    """The outcome of a query-only attack, per example.
+
+    Attributes:
+      adversarial: the returned images (inside B(x, eps) and [0, 1]).
+      success: bool (N,), True where the attack saw the model misclassify `adversarial` (also
+        True for examples misclassified on clean inputs, which are not attacked).
+      queries: int32 (N,), the calls of the model spent on each example (the clean check is not
+        counted).
+    """
+
+    adversarial: tf.Tensor
+    success: tf.Tensor
+    queries: tf.Tensor
+
+
+def as_seed(seed: SeedLike) -> tf.Tensor:
+    """A stateless seed of shape (2,) from an int or a shape-(2,) seed."""
+    if isinstance(seed, (int, np.integer)):
+        return tf.constant([0, int(seed)], tf.int32)
+    seed = tf.reshape(tf.cast(tf.convert_to_tensor(seed), tf.int32), [-1])
+    if seed.shape[0] != 2:
+        raise ValueError(f"seed must be an int or have shape (2,), got shape {seed.shape}")
+    return seed
+
+
+def query_logits(logits_fn: QueryFn, images: tf.Tensor, probabilities: bool = False,
+                 max_batch: Optional[int] = None) -> tf.Tensor:
+    """Calls the model on `images` (in slices of `max_batch`) and returns float32 logits.
+
+    Outputs may be tensors or numpy arrays; with `probabilities=True` they are taken as softmax
+    outputs and turned into log-probabilities (logits up to a per-example constant, which
+    changes neither margins nor predictions).
+    """
+    n = int(images.shape[0])
+    if max_batch is None or n <= max_batch:
+        parts = [logits_fn(images)]
+    else:
+        parts = [logits_fn(images[i:i + max_batch]) for i in range(0, n, max_batch)]
+    out = tf.concat([tf.cast(tf.convert_to_tensor(p), tf.float32) for p in parts], axis=0)
+    if probabilities:
+        out = tf.math.log(tf.maximum(out, 1e-30))
+    return out
+
+
+def margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """z_y - max_{j != y} z_j per example (positive exactly when classified as y)."""
+    onehot = tf.range(tf.shape(logits)[-1])[None, :] == labels[:, None]
+    true_logit = tf.reduce_sum(tf.where(onehot, logits, 0.0), axis=-1)
+    other = tf.reduce_max(tf.where(onehot, tf.constant(-np.inf, logits.dtype), logits), axis=-1)
+    return true_logit - other
+
+
+def square_size_fraction(iteration: int, num_queries: int, p_init: float) -> float:
+    """p, the fraction of pixels a square covers at `iteration` (the published schedule).
+
+    The schedule is written for 10,000 queries and rescaled to `num_queries` (AutoAttack's
+    `resc_schedule=True`): p_init, halved after 10, 50, 200, 500, 1000, 2000, 4000, 6000 and
+    8000 (rescaled) iterations.
+    """
+    it = int(iteration / num_queries * 10000)
+    for divisor, start in ((512, 8000), (256, 6000), (128, 4000), (64, 2000), (32, 1000),
+                           (16, 500), (8, 200), (4, 50), (2, 10)):
+        if it > start:
+            return p_init / divisor
+    return p_init
+
+
+def _validate(x, epsilon, num_queries, p_init):
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise ValueError(f"expected float images in [0, 1], got dtype {x.dtype}")
+    if x.shape.rank != 4:
+        raise ValueError(f"expected NHWC images (rank 4), got shape {x.shape}")
+    if isinstance(epsilon, bool) or not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {epsilon}")
+    if isinstance(num_queries, bool) or int(num_queries) != num_queries or num_queries < 1:
+        raise ValueError(f"num_queries must be an integer >= 1, got {num_queries}")
+    if not 0.0 < p_init <= 1.0:
+        raise ValueError(f"p_init must be in (0, 1], got {p_init}")
+    return x
+
+
+def _batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
+
+
+def _random_signs(seed: tf.Tensor, shape, dtype) -> tf.Tensor:
+    """Independent +-1 values, each sign with probability 1/2."""
+    coin = tf.random.stateless_uniform(shape, seed, 0, 2, dtype=tf.int32)
+    return tf.cast(2 * coin - 1, dtype)
+
+
+def square_attack_result(logits_fn: QueryFn,
+                         x: tf.Tensor,
+                         y: tf.Tensor,
+                         epsilon: float,
+                         num_queries: int = 5000,
+                         p_init: float = 0.8,
+                         seed: SeedLike = 0,
+                         *,
+                         probabilities: bool = False,
+                         progress: Optional[ProgressFn] = None) -> QueryAttackResult:
+    """Square Attack (Linf, untargeted, margin loss), returning per-example details.
+
+    Start: x + eps * s with random signs s constant along each image column (vertical stripes,
+    per channel), clipped to [0, 1]. Iteration i: each example still classified as y draws a
+    square of side round(sqrt(p_i * H * W)) at a uniformly random position and a random sign per
+    channel; inside the square the current point gets 2 eps * sign added and is projected back
+    onto B(x, eps) and [0, 1] (so the square's pixels land on x +- eps, or on the [0, 1] bound).
+    The candidate is kept if it lowers the margin z_y - max_{j != y} z_j. An example stops once
+    its margin is <= 0 (misclassified).
+
+    Deviations from fra31/auto-attack, chosen for batched strength: each image draws its own
+    square position and signs (as the original max-andr code; AutoAttack's version draws one
+    square and one sign per channel for the whole batch); positions are uniform over all
+    H - s + 1 offsets (the reference never samples the last one); the query budget counts the
+    initial query, so no example is queried more than `num_queries` times.
+
+    Args:
+      logits_fn: images -> logits (tensor or numpy); only called, never differentiated.
+      x: clean images, float NHWC in [0, 1].
+      y: integer labels (N,).
+      epsilon: Linf radius (pixel units).
+      num_queries: query budget per example (AutoAttack's standard version: 5,000).
+      p_init: initial fraction of pixels in a square (0.8 for Linf in AutoAttack).
+      seed: an int or a stateless seed of shape (2,).
+      probabilities: `logits_fn` returns softmax probabilities instead of logits.
+      progress: optional callback(iteration, number of examples still robust).
+
+    Returns:
+      A `QueryAttackResult`: for successful examples the misclassified point; for the others
+      the point of lowest margin found (the clean image for examples misclassified clean and
+      for epsilon = 0).
+    """
+    x = _validate(x, epsilon, num_queries, p_init)
+    y = tf.cast(tf.reshape(y, [-1]), tf.int32)
+    seed = as_seed(seed)
+    n, h, w, c = (int(d) for d in x.shape)
+    eps = tf.cast(epsilon, x.dtype)
+    lower = tf.maximum(x - eps, 0.0)
+    upper = tf.minimum(x + eps, 1.0)
+
+    clean_margin = margin(query_logits(logits_fn, x, probabilities), y)
+    queries = tf.zeros([n], tf.int32)
+    if epsilon == 0.0:
+        return QueryAttackResult(tf.identity(x), clean_margin <= 0, queries)
+
+    stripes = _random_signs(randomness.fold_in(seed, 0), [n, 1, w, c], x.dtype)
+    # Examples misclassified clean are returned unchanged and never queried.
+    attacked = clean_margin > 0
+    x_best = tf.where(_batch_mask(attacked, x), tf.clip_by_value(x + eps * stripes, 0.0, 1.0), x)
+    best_margin = clean_margin
+    index = tf.where(attacked)[:, 0]
+    if int(index.shape[0]) > 0:
+        start_margin = margin(query_logits(logits_fn, tf.gather(x_best, index), probabilities),
+                              tf.gather(y, index))
+        best_margin = tf.tensor_scatter_nd_update(best_margin, index[:, None], start_margin)
+    queries = tf.cast(attacked, tf.int32)
+
+    rows = tf.range(h)[None, :, None, None]
+    cols = tf.range(w)[None, None, :, None]
+    for i in range(num_queries - 1):
+        index = tf.where(best_margin > 0)[:, 0]
+        n_active = int(index.shape[0])
+        if progress is not None:
+            progress(i, n_active)
+        if n_active == 0:
+            break
+        p = square_size_fraction(i, num_queries, p_init)
+        size = min(max(int(round(math.sqrt(p * h * w))), 1), h, w)
+        step_seeds = randomness.split(randomness.fold_in(seed, i + 1), 3)
+        top = tf.random.stateless_uniform([n_active, 1, 1, 1], step_seeds[0], 0, h - size + 1,
+                                          dtype=tf.int32)
+        left = tf.random.stateless_uniform([n_active, 1, 1, 1], step_seeds[1], 0, w - size + 1,
+                                           dtype=tf.int32)
+        signs = _random_signs(step_seeds[2], [n_active, 1, 1, c], x.dtype)
+        square = ((rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size))
+        current = tf.gather(x_best, index)
+        candidate = tf.where(square, current + 2.0 * eps * signs, current)
+        candidate = tf.clip_by_value(candidate, tf.gather(lower, index), tf.gather(upper, index))
+        new_margin = margin(query_logits(logits_fn, candidate, probabilities), tf.gather(y, index))
+        old_margin = tf.gather(best_margin, index)
+        improved = new_margin < old_margin  # includes every newly misclassified candidate
+        where = index[:, None]
+        x_best = tf.tensor_scatter_nd_update(
+            x_best, where, tf.where(_batch_mask(improved, candidate), candidate, current))
+        best_margin = tf.tensor_scatter_nd_update(best_margin, where,
+                                                  tf.where(improved, new_margin, old_margin))
+        queries = tf.tensor_scatter_nd_add(queries, where, tf.ones([n_active], tf.int32))
+    return QueryAttackResult(tf.stop_gradient(x_best), best_margin <= 0, queries)
+
+
+def square_attack(logits_fn: QueryFn,
+                  x: tf.Tensor,
+                  y: tf.Tensor,
+                  epsilon: float,
+                  num_queries: int = 5000,
+                  p_init: float = 0.8,
+                  seed: SeedLike = 0,
+                  *,
+                  probabilities: bool = False,
+                  progress: Optional[ProgressFn] = None) -> tf.Tensor:
+    """Square Attack (Linf), query-only; returns the adversarial images.
+
+    See `square_attack_result` for the algorithm and arguments. For examples the attack does
+    not fool, the returned image is the point of lowest margin found (still in the ball), so the
+    caller's robustness is the model's prediction on the result.
+    """
+    return square_attack_result(logits_fn, x, y, epsilon, num_queries, p_init, seed,
+                                probabilities=probabilities, progress=progress).adversarial
