@@ -7,7 +7,7 @@ unreliable (or, for the soft-label signature, that PGD on cross-entropy flatters
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf

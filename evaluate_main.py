@@ -1,0 +1,182 @@
+"""Robustness evaluation of an exported classifier: the paper's attacks, stronger ones, checks.
+
+    python evaluate_main.py --saved_model=runs/digits-rat/export
+
+Loads the SavedModel (endpoint `serve`: float32 NHWC images in [0, 1] -> logits), the test set
+named in its metadata (or --dataset), runs the attack suite (default: FGSM, PGD-20, CW-inf,
+APGD-CE, APGD-T, Square, NAttack) with per-example robust flags, and reports the per-example
+worst case over all of them as "robust accuracy". Optional analyses: --sweep_steps,
+--sweep_epsilon, --gaps. Self-checks print warnings with the numbers behind them. Writes
+report.json, report.md and PNG plots into --output_dir (atomically).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Optional, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TensorFlow's C++ INFO lines quiet
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from flags import evaluation as eval_flags
+from flags.errors import flag_errors
+import rat_tf
+from rat_tf import attacks
+from rat_tf import data as data_lib
+from rat_tf import files
+from rat_tf.evaluation import checks as checks_lib
+from rat_tf.evaluation import report as report_lib
+from rat_tf.evaluation import robustness
+
+FLAGS = flags.FLAGS
+REPORT_JSON, REPORT_MD = "report.json", "report.md"
+
+
+def load_model(path: str, endpoint: str = "serve", output_key: Optional[str] = None
+               ) -> tuple[Callable[[tf.Tensor], tf.Tensor], dict[str, Any]]:
+    """Loads a SavedModel endpoint as `logits_fn(images) -> logits` plus the rat_tf metadata ({} if none).
+
+    Raises:
+      ValueError: not a SavedModel, no such endpoint, or a dict output without a usable key.
+    """
+    from rat_tf import export as export_lib
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"{path} is not a SavedModel directory (no saved_model.pb)")
+    loaded = tf.saved_model.load(path)
+    fn = getattr(loaded, endpoint, None)
+    if fn is None and endpoint in getattr(loaded, "signatures", {}):
+        fn = loaded.signatures[endpoint]
+    if fn is None:
+        available = sorted(set(getattr(loaded, "signatures", {})) | {a for a in ("serve", "serving_default")
+                                                                     if hasattr(loaded, a)})
+        raise ValueError(f"SavedModel has no endpoint {endpoint!r}; available: {', '.join(available) or 'none'}")
+
+    def logits_fn(images):
+        out = fn(tf.convert_to_tensor(images, tf.float32))
+        if isinstance(out, dict):
+            if output_key is None and len(out) != 1:
+                raise ValueError(f"endpoint {endpoint!r} returns {sorted(out)}; pass --output_key")
+            out = out[output_key] if output_key is not None else next(iter(out.values()))
+        return out
+
+    logits_fn.saved_model = loaded  # keeps the variables alive with the function
+    return logits_fn, export_lib.read_metadata(path)
+
+
+def check_compatible(logits_fn, data: data_lib.ImageData) -> None:
+    """Raises ValueError when the model cannot take this dataset (shape, channels, classes)."""
+    probe = data_lib.to_float(data.x_test[:2])
+    try:
+        out = np.asarray(logits_fn(probe))
+    except Exception as err:  # a signature mismatch surfaces as a TF error
+        raise ValueError(f"the model does not accept {data.name} images of shape {data.input_shape}: "
+                         f"{' '.join(str(err).split())[:200]}") from None
+    if out.ndim != 2 or out.shape[0] != len(probe):
+        raise ValueError(f"the model returns shape {out.shape}, expected (batch, num_classes)")
+    if out.shape[1] != data.num_classes:
+        raise ValueError(f"the model has {out.shape[1]} outputs but {data.name} has {data.num_classes} classes")
+
+
+def run(config: eval_flags.EvaluateConfig, logits_fn, metadata: dict[str, Any],
+        data: data_lib.ImageData) -> dict[str, Any]:
+    """Runs the evaluation and writes the report files; returns the report dict."""
+    suite, started = config.suite, time.time()
+    x = data_lib.to_float(data.x_test[:config.num_examples])
+    y = np.asarray(data.y_test[:config.num_examples], np.int32)
+
+    def progress(name, done, total):
+        logging.info("%s: %d/%d examples", name, done, total)
+
+    result = robustness.evaluate(logits_fn, x, y, suite, batch_size=config.batch_size, seed=config.seed,
+                                 progress=progress)
+    summary = result.summary()
+    report: dict[str, Any] = {
+        "rat_tf_version": rat_tf.__version__,
+        "config": config.to_dict(),
+        "model_metadata": metadata,
+        "num_examples": int(len(x)),
+        "results": summary,
+        "robust_accuracy": summary["worst_case"]["accuracy"],
+        "per_example": {"clean": result.clean, "worst_case": result.worst_case,
+                        **{name: flags_ for name, flags_ in result.per_attack.items()}},
+    }
+    if config.checks:
+        found = checks_lib.run_all(logits_fn, x, y, result, suite.epsilon, batch_size=config.batch_size,
+                                   seed=config.seed)
+        report["checks"] = [c.as_dict() for c in found]
+        for line in checks_lib.warnings(found):
+            logging.warning("%s", line)
+    plots = {}
+    xs, ys = x[:config.sweep_examples], y[:config.sweep_examples]
+    step = suite.pgd_step_size
+    if config.sweep_steps:
+        curve = robustness.steps_sweep(logits_fn, xs, ys, suite.epsilon, step, batch_size=config.batch_size,
+                                       seed=config.seed)
+        report["sweep_steps"] = {"epsilon": suite.epsilon, "step_size": step, "accuracy": curve}
+        plots["sweep_steps.png"] = report_lib.plot_curve(
+            os.path.join(config.output_dir, "sweep_steps.png"), {config.name: curve}, "PGD iterations K",
+            f"PGD, eps={suite.epsilon:.4g}")
+    if config.sweep_epsilon:
+        epsilons = np.linspace(0.0, 2 * suite.epsilon, 9)
+        curve = robustness.epsilon_sweep(logits_fn, xs, ys, epsilons, step, num_steps=10,
+                                         batch_size=config.batch_size, seed=config.seed)
+        report["sweep_epsilon"] = {"num_steps": 10, "step_size": step, "accuracy": curve}
+        plots["sweep_epsilon.png"] = report_lib.plot_curve(
+            os.path.join(config.output_dir, "sweep_epsilon.png"), {config.name: curve}, "epsilon x 255",
+            "PGD-10", x_scale=255.0)
+    if config.gaps:
+        xtr = data_lib.to_float(data.x_train[:config.sweep_examples])
+        ytr = np.asarray(data.y_train[:config.sweep_examples], np.int32)
+        report["gaps"] = robustness.generalisation_gaps(
+            logits_fn, (xtr, ytr), (xs, ys), attacks.PGDConfig(suite.epsilon, step, 10),
+            batch_size=config.batch_size, seed=config.seed)
+    report["plots"] = plots
+    report["seconds"] = time.time() - started
+    table = report_lib.markdown_table({config.name: summary}, pgd_steps=suite.pgd_steps)
+    report_lib.write_json(os.path.join(config.output_dir, REPORT_JSON), report)
+    notes = [f"\n{len(x)} test examples of {data.name}, eps = {suite.epsilon:.4g} "
+             f"({suite.epsilon * 255:.2f}/255); worst case = per-example minimum over "
+             f"{', '.join(['clean', *suite.attacks])}."]
+    if "nattack" in suite.attacks and suite.nattack_examples < len(x):
+        notes.append(f"NAttack ran on the first {suite.nattack_examples} examples.")
+    warnings = [c["message"] for c in report.get("checks", []) if c["fired"]]
+    notes += [f"\n**Warning:** {w}" for w in warnings]
+    files.atomic_write_text(os.path.join(config.output_dir, REPORT_MD), table + "\n".join(notes) + "\n")
+    return report
+
+
+def main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    with flag_errors("saved_model", FLAGS.saved_model, ValueError, OSError):
+        logits_fn, metadata = load_model(FLAGS.saved_model, FLAGS.endpoint, FLAGS.output_key)
+    output_dir = FLAGS.output_dir or os.path.join(os.path.dirname(os.path.abspath(FLAGS.saved_model)), "eval")
+    with flag_errors("dataset", FLAGS.dataset, ValueError):
+        config = eval_flags.config_from_flags(FLAGS, metadata, output_dir)
+    image_size = None
+    shape = metadata.get("input_shape")
+    if shape and config.dataset.startswith("imagenette"):
+        image_size = int(shape[0])
+    with flag_errors("dataset", config.dataset, ValueError, data_lib.DatasetUnavailableError):
+        data = data_lib.load(config.dataset, data_dir=config.data_dir, image_size=image_size,
+                             max_test_examples=config.num_examples,
+                             max_train_examples=config.sweep_examples if config.gaps else 1)
+    with flag_errors("saved_model", config.saved_model, ValueError):
+        check_compatible(logits_fn, data)
+    report = run(config, logits_fn, metadata, data)
+    print(report_lib.markdown_table({config.name: report["results"]}, pgd_steps=config.suite.pgd_steps))
+    print(f"robust accuracy (worst case over {', '.join(config.suite.attacks) or 'no attacks'}): "
+          f"{100 * report['robust_accuracy']:.2f}% on {report['num_examples']} examples; report: "
+          f"{os.path.join(config.output_dir, REPORT_JSON)}", flush=True)
+
+
+if __name__ == "__main__":
+    eval_flags.define_flags()
+    app.run(main)

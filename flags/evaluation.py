@@ -1,0 +1,154 @@
+"""Command-line flags of evaluate_main.py, turned into one frozen `EvaluateConfig`.
+
+    from absl import flags
+    from flags import evaluation as eval_flags
+    eval_flags.define_flags()
+    config = eval_flags.config_from_flags(flags.FLAGS, metadata)   # metadata fills the autos
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+from absl import flags
+
+from flags import AUTO, parse_fraction
+from rat_tf.evaluation import robustness
+
+ATTACK_SETS = {"default": robustness.DEFAULT_ATTACKS, "paper": robustness.PAPER_ATTACKS,
+               "all": robustness.ATTACKS, "none": ()}
+
+
+def _parse_attacks(text: str) -> tuple[str, ...]:
+    text = text.strip().lower()
+    if text in ATTACK_SETS:
+        return tuple(ATTACK_SETS[text])
+    names = tuple(a.strip() for a in text.split(",") if a.strip())
+    unknown = [a for a in names if a not in robustness.ATTACKS]
+    if unknown or not names:
+        raise ValueError(f"unknown attack(s) {', '.join(unknown) or text!r}; allowed: "
+                         f"{', '.join(robustness.ATTACKS)} or one of {', '.join(ATTACK_SETS)}")
+    return names
+
+
+def _fraction_or_auto(text: str):
+    return AUTO if str(text).strip().lower() == AUTO else parse_fraction(text)
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    fv = flag_values
+    flags.DEFINE_string("saved_model", None, "SavedModel directory (train_main.py --export_dir).", flag_values=fv)
+    flags.DEFINE_string("endpoint", "serve", "SavedModel endpoint: images in [0, 1] -> logits.", flag_values=fv)
+    flags.DEFINE_string("output_key", None, "Output key when the endpoint returns a dict.", flag_values=fv)
+    flags.DEFINE_string("dataset", AUTO, "Dataset spec as in train_main.py (auto: the export's metadata).",
+                        flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "TFDS data directory.", flag_values=fv)
+    flags.DEFINE_integer("num_examples", 1000, "Test examples to evaluate (the first N).", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_integer("batch_size", 200, "Examples per attack batch.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Root seed of the attacks.", flag_values=fv)
+    flags.DEFINE_string("epsilon", AUTO, "Linf radius, e.g. 8/255 or 0.031 (auto: the export's training "
+                        "epsilon).", flag_values=fv)
+    flags.DEFINE_string("step_size", AUTO, "PGD/CW step (auto: epsilon / 4).", flag_values=fv)
+    flags.DEFINE_string("attacks", "default",
+                        f"Comma list of {', '.join(robustness.ATTACKS)}, or default "
+                        f"({', '.join(robustness.DEFAULT_ATTACKS)}), paper "
+                        f"({', '.join(robustness.PAPER_ATTACKS)}), all or none.", flag_values=fv)
+    flags.DEFINE_integer("pgd_steps", 20, "PGD steps.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("cw_steps", 30, "CW-inf steps.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("restarts", 1, "Random restarts of PGD and CW (worst case per example).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("apgd_steps", 100, "APGD iterations.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("apgd_targets", 9, "Target classes of APGD-T.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("square_queries", 5000, "Square's query budget.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("nattack_iterations", 200, "NAttack iterations (paper: 200).", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_integer("nattack_population", 300, "NAttack population (paper: 300).", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_integer("nattack_examples", 1000, "NAttack runs on the first N examples (paper: 1,000).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_boolean("checks", True, "Run the self-checks.", flag_values=fv)
+    flags.DEFINE_boolean("sweep_steps", False, "Robust accuracy vs PGD steps 0..100 (Fig. 4).", flag_values=fv)
+    flags.DEFINE_boolean("sweep_epsilon", False, "Robust accuracy vs epsilon 0..2x eps (Fig. 5).",
+                         flag_values=fv)
+    flags.DEFINE_integer("sweep_examples", 500, "Examples for the sweeps and gaps.", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_boolean("gaps", False, "Train vs test clean and PGD accuracy (Fig. 3).", flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "Report directory (default: <saved_model>/../eval).", flag_values=fv)
+    flags.DEFINE_string("name", None, "Model name in the markdown table (default: the method).",
+                        flag_values=fv)
+    flags.register_validator("attacks", lambda v: _ok(_parse_attacks, v),
+                             message="unknown attack name (see --helpfull)", flag_values=fv)
+    for name in ("epsilon", "step_size"):
+        flags.register_validator(name, lambda v: _ok(_fraction_or_auto, v) and _in_unit(v),
+                                 message=f"--{name} must be 'auto' or a number/fraction in [0, 1] (e.g. 8/255)",
+                                 flag_values=fv)
+    flags.mark_flag_as_required("saved_model", flag_values=fv)
+
+
+def _ok(parse, value) -> bool:
+    try:
+        parse(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _in_unit(value) -> bool:
+    parsed = _fraction_or_auto(value)
+    return parsed == AUTO or 0.0 <= parsed <= 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    saved_model: str
+    endpoint: str
+    output_key: Optional[str]
+    dataset: str
+    data_dir: Optional[str]
+    num_examples: int
+    batch_size: int
+    seed: int
+    suite: robustness.SuiteConfig
+    checks: bool
+    sweep_steps: bool
+    sweep_epsilon: bool
+    sweep_examples: int
+    gaps: bool
+    output_dir: str
+    name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_from_flags(fv: flags.FlagValues, metadata: dict[str, Any], output_dir: str) -> EvaluateConfig:
+    """Resolves the "auto" flags from the export's metadata.
+
+    Raises:
+      ValueError: an "auto" that the metadata cannot resolve (names the flag).
+    """
+    dataset = fv.dataset
+    if dataset == AUTO:
+        dataset = metadata.get("dataset")
+        if not dataset:
+            raise ValueError("--dataset=auto needs the export's metadata; pass --dataset")
+    epsilon = _fraction_or_auto(fv.epsilon)
+    if epsilon == AUTO:
+        epsilon = metadata.get("epsilon")
+        if epsilon is None:
+            raise ValueError("--epsilon=auto needs the export's metadata; pass --epsilon (e.g. 8/255)")
+    step = _fraction_or_auto(fv.step_size)
+    suite = robustness.SuiteConfig(
+        epsilon=float(epsilon), step_size=None if step == AUTO else step, pgd_steps=fv.pgd_steps,
+        restarts=fv.restarts, cw_steps=fv.cw_steps, apgd_steps=fv.apgd_steps,
+        apgd_targets=fv.apgd_targets, square_queries=fv.square_queries,
+        nattack_iterations=fv.nattack_iterations, nattack_population=fv.nattack_population,
+        nattack_examples=fv.nattack_examples, attacks=_parse_attacks(fv.attacks))
+    return EvaluateConfig(
+        saved_model=fv.saved_model, endpoint=fv.endpoint, output_key=fv.output_key, dataset=dataset,
+        data_dir=fv.data_dir, num_examples=fv.num_examples, batch_size=fv.batch_size, seed=fv.seed,
+        suite=suite, checks=fv.checks, sweep_steps=fv.sweep_steps, sweep_epsilon=fv.sweep_epsilon,
+        sweep_examples=fv.sweep_examples, gaps=fv.gaps, output_dir=output_dir,
+        name=fv.name or metadata.get("method", "model"))

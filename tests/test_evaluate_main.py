@@ -1,0 +1,83 @@
+"""evaluate_main.py end to end on a SavedModel that train_main.py exports (digits, tiny budgets)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from absl import flags
+
+import flags as rat_flags
+import train_main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--num_examples=60", "--batch_size=30", "--pgd_steps=5", "--cw_steps=5", "--apgd_steps=10",
+         "--apgd_targets=2", "--square_queries=40", "--nattack_iterations=4", "--nattack_population=16",
+         "--sweep_examples=30"]
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("run"))
+    flag_values = flags.FlagValues()
+    rat_flags.define_flags(flag_values)
+    flag_values(["train_main.py", "--max_train_examples=256", "--max_test_examples=64", "--batch_size=64",
+                 "--num_steps=2", "--eval_pgd_steps=2", "--train_steps=20", f"--model_dir={model_dir}"])
+    return train_main.run(rat_flags.config_from_flags(flag_values)).export_path
+
+
+def _evaluate(*argv, timeout=400):
+    return subprocess.run([sys.executable, os.path.join(REPO, "evaluate_main.py"), *argv],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_full_report_from_the_export(export_dir, tmp_path):
+    out = str(tmp_path / "eval")
+    proc = _evaluate(f"--saved_model={export_dir}", f"--output_dir={out}", "--sweep_steps",
+                     "--sweep_epsilon", "--gaps", *SMALL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    results = report["results"]
+    assert set(results) == {"clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "square", "nattack", "worst_case"}
+    assert report["config"]["dataset"] == "digits"  # from the export's metadata
+    assert report["config"]["suite"]["epsilon"] == pytest.approx(0.1)
+    worst = np.array(report["per_example"]["worst_case"])
+    for name in ("clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "square", "nattack"):
+        assert results["worst_case"]["accuracy"] <= results[name]["accuracy"] + 1e-9
+        assert not np.any(worst & ~np.array(report["per_example"][name]))
+    assert report["robust_accuracy"] == results["worst_case"]["accuracy"]
+    assert {c["name"] for c in report["checks"]} >= {"probabilities", "gradients", "randomness", "large_epsilon"}
+    assert report["sweep_steps"]["accuracy"]["0"] == pytest.approx(results["clean"]["accuracy"], abs=1e-9) or \
+        report["num_examples"] != 30
+    assert set(report["gaps"]) >= {"train_clean", "test_clean", "clean_gap", "pgd_gap"}
+    table = open(os.path.join(out, "report.md")).read()
+    assert table.startswith("| model | Clean | FGSM | PGD-5 |")
+    for png in ("sweep_steps.png", "sweep_epsilon.png"):
+        assert open(os.path.join(out, png), "rb").read(4) == b"\x89PNG"
+    assert "robust accuracy (worst case" in proc.stdout
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--saved_model=/nonexistent/model"], "--saved_model"),
+    (["--attacks=pgd,deepfool"], "--attacks"),
+    (["--epsilon=3"], "--epsilon"),
+])
+def test_bad_input_is_one_line_without_traceback(export_dir, argv, flag, tmp_path):
+    args = [f"--saved_model={export_dir}", f"--output_dir={tmp_path}"]
+    proc = _evaluate(*args, *argv, "--attacks=fgsm" if "--attacks" not in argv[0] else argv[0], timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert flag in proc.stderr
+
+
+def test_incompatible_dataset_is_reported(export_dir, tmp_path):
+    path = tmp_path / "three.npz"
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (12, 8, 8, 1)).astype(np.uint8)
+    np.savez(path, x_train=images, y_train=np.arange(12) % 3, x_test=images, y_test=np.arange(12) % 3)
+    proc = _evaluate(f"--saved_model={export_dir}", f"--dataset=npz:{path}", "--attacks=fgsm", timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "10 outputs" in proc.stderr and "3 classes" in proc.stderr

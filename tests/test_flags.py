@@ -1,0 +1,169 @@
+"""Flags -> config: defaults, the "auto" rules, fraction parsing, validation, flagfiles."""
+
+import dataclasses
+
+from absl import flags
+import pytest
+
+import flags as rat_flags
+from rat_tf import methods
+
+
+def parse(*argv):
+    flag_values = flags.FlagValues()
+    rat_flags.define_flags(flag_values)
+    flag_values(["train_main.py", *argv])
+    return flag_values
+
+
+def config(*argv):
+    return rat_flags.config_from_flags(parse(*argv))
+
+
+@pytest.mark.parametrize("text, value", [
+    ("8/255", 8 / 255), ("0.031", 0.031), (" 8 / 255 ", 8 / 255), ("2/255.0", 2 / 255),
+    ("1e-2", 0.01), (".5", 0.5), ("3", 3.0), ("16/255", 16 / 255)])
+def test_parse_fraction(text, value):
+    assert rat_flags.parse_fraction(text) == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize("text", ["8/0", "abc", "1/2/3", "inf", "nan", "", "8/", "/255"])
+def test_parse_fraction_rejects(text):
+    with pytest.raises(ValueError):
+        rat_flags.parse_fraction(text)
+
+
+def test_epsilon_flag_takes_fractions():
+    cfg = config("--epsilon=8/255", "--step_size=2/255", "--dataset=cifar10")
+    assert cfg.method.kwargs()["epsilon"] == 8 / 255
+    assert cfg.method.kwargs()["step_size"] == 2 / 255
+    assert config("--epsilon=0.031").method.kwargs()["epsilon"] == 0.031
+
+
+def test_embedded_default():
+    cfg = config()
+    assert cfg.data.dataset == "digits" and cfg.data.augment is False
+    assert cfg.model.arch == "small_cnn"
+    assert cfg.method.method == "rat"
+    assert cfg.method.kwargs() == {"epsilon": 0.1, "step_size": 0.025, "num_steps": 10,
+                                   "num_samples": 2, "max_scale": 2.0, "scale_step": 0.1,
+                                   "beta_max": 1.0, "beta_min": 0.1}
+    assert (cfg.eval.eval_epsilon, cfg.eval.eval_step_size) == (0.1, 0.025)
+    assert cfg.optim.epochs == rat_flags.DIGITS_EPOCHS and cfg.optim.train_steps is None
+    assert cfg.run.model_dir == "runs/digits-rat"
+    assert cfg.run.export_dir == "runs/digits-rat/export"
+
+
+def test_paper_cifar_setting():
+    cfg = config("--dataset=cifar10")
+    assert cfg.model.arch == "wrn-34-10" and cfg.data.augment is True
+    assert cfg.method.kwargs() == methods.METHODS["rat"].hyperparameters()
+    assert cfg.method.kwargs()["epsilon"] == 8 / 255
+    assert cfg.method.kwargs()["step_size"] == 2 / 255
+    assert dataclasses.asdict(cfg.optim) == {
+        "optimizer": "sgd", "batch_size": 128, "train_steps": 80_000, "epochs": None,
+        "steps_per_epoch": None, "learning_rate": 0.1, "lr_boundaries": (0.375, 0.5625),
+        "momentum": 0.9, "weight_decay": 2e-4}
+    assert cfg.eval.eval_epsilon == 8 / 255 and cfg.eval.eval_step_size == 2 / 255
+
+
+def test_dataset_auto_rules():
+    imagenette = config("--dataset=imagenette/160px")
+    assert imagenette.model.arch == "preact_resnet18"
+    assert imagenette.method.kwargs()["max_scale"] == 3.0
+    mnist = config("--dataset=mnist")
+    assert mnist.model.arch == "small_cnn" and mnist.data.augment is False
+    assert mnist.method.kwargs()["epsilon"] == 0.3
+    assert mnist.method.kwargs()["step_size"] == pytest.approx(0.075)
+    custom = config("--dataset=npz:/data/my_images.npz")
+    assert custom.model.arch == "auto" and custom.data.augment is None
+    assert custom.run.model_dir == "runs/npz-my_images-rat"
+    rgb = rat_flags.resolve_for_data(custom, (32, 32, 3))
+    assert rgb.model.arch == "preact_resnet18" and rgb.data.augment is True
+    gray = rat_flags.resolve_for_data(custom, (28, 28, 1))
+    assert gray.model.arch == "small_cnn" and gray.data.augment is False
+    explicit = rat_flags.resolve_for_data(config("--dataset=folder:/x", "--arch=wrn-16-2",
+                                                 "--augment=false"), (64, 64, 3))
+    assert explicit.model.arch == "wrn-16-2" and explicit.data.augment is False
+
+
+def test_each_method_gets_only_its_hyperparameters():
+    for name in methods.METHOD_NAMES:
+        taken = methods.METHODS[name].hyperparameters()
+        assert set(config(f"--method={name}", "--dataset=cifar10").method.kwargs()) == set(taken)
+    assert config("--method=st").method.kwargs() == {}
+    sat = config("--method=sat", "--num_samples=5", "--dataset=cifar10").method.kwargs()
+    assert sat == {"epsilon": 8 / 255, "step_size": 2 / 255, "num_steps": 10}
+
+
+def test_step_size_follows_epsilon():
+    assert config("--epsilon=16/255").method.kwargs()["step_size"] == pytest.approx(4 / 255)
+    assert config("--epsilon=16/255", "--step_size=1/255").method.kwargs()["step_size"] == \
+        pytest.approx(1 / 255)
+
+
+def test_explicit_values_override_auto():
+    cfg = config("--arch=WRN-16-2", "--augment=true", "--train_steps=50", "--max_scale=1.5",
+                 "--num_samples=3", "--eval_epsilon=0.2", "--eval_pgd_steps=20",
+                 "--model_dir=/tmp/run", "--lr_boundaries=")
+    assert cfg.model.arch == "wrn-16-2" and cfg.data.augment is True
+    assert cfg.optim.train_steps == 50 and cfg.optim.epochs is None
+    assert cfg.method.kwargs()["max_scale"] == 1.5 and cfg.method.kwargs()["num_samples"] == 3
+    assert cfg.eval.eval_epsilon == 0.2 and cfg.eval.eval_step_size == pytest.approx(0.05)
+    assert cfg.optim.lr_boundaries == ()
+    assert cfg.run.export_dir == "/tmp/run/export"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--dataset=imagenet"], "unknown dataset"),
+    (["--dataset=npz:"], "unknown dataset"),
+    (["--method=pgd"], "--method"),
+    (["--arch=resnet50"], "Unknown architecture"),
+    (["--arch=wrn-33-10"], "depth"),
+    (["--epsilon=2"], "epsilon must be in [0, 1]"),
+    (["--epsilon=8/0"], "divides by zero"),
+    (["--epsilon=eight"], "fraction"),
+    (["--beta_min=0.5", "--beta_max=0.2"], "beta_min must be <= beta_max"),
+    (["--beta_max=0.05"], "beta_min must be <= beta_max"),
+    (["--num_samples=0"], "num_samples must be >= 1"),
+    (["--num_steps=2.5"], "integer"),
+    (["--batch_size=0"], "batch_size"),
+    (["--train_steps=5", "--epochs=2"], "not both"),
+    (["--lr_boundaries=0.5,abc"], "not a number"),
+    (["--lr_boundaries=1.5"], "fraction in (0, 1)"),
+    (["--momentum=1"], "momentum"),
+    (["--augment=maybe"], "--augment"),
+    (["--strategy=horovod"], "--strategy"),
+    (["--tpu=grpc://1.2.3.4:8470"], "--strategy=tpu"),
+])
+def test_bad_flags_raise_one_line_errors(argv, fragment):
+    with pytest.raises(flags.Error) as info:
+        parse(*argv)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value).strip()
+
+
+def test_flagfile_reproduces_the_config(tmp_path):
+    original = rat_flags.resolve_for_data(
+        config("--dataset=npz:/data/x.npz", "--method=avmixup", "--epsilon=4/255",
+               "--train_steps=123", "--lr_boundaries=0.5,900", "--seed=7"), (32, 32, 3))
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text(rat_flags.to_flagfile(original))
+    assert config(f"--flagfile={flagfile}") == original
+
+
+def test_config_is_frozen():
+    cfg = config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.optim.batch_size = 1  # type: ignore[misc]
+
+
+def test_readme_flags_table_lists_every_flag():
+    import os
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "README.md")
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    missing = [name for name in parse() if name not in ("flagfile", "undefok")
+               and f"| `--{name}` |" not in text]
+    assert not missing, f"README flags table lacks {missing}"
