@@ -31,6 +31,7 @@ from rat_tf import attacks
 from rat_tf import data as data_lib
 from rat_tf import files
 from rat_tf.evaluation import checks as checks_lib
+from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import report as report_lib
 from rat_tf.evaluation import robustness
 
@@ -84,6 +85,26 @@ def check_compatible(logits_fn, data: data_lib.ImageData) -> None:
         raise ValueError(f"the model has {out.shape[1]} outputs but {data.name} has {data.num_classes} classes")
 
 
+def corrupted_sets(config: eval_flags.EvaluateConfig, x: np.ndarray, y: np.ndarray
+                   ) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray]:
+    """The corrupted test sets from --corruption_source, and their labels."""
+    names, severities = config.corruptions, config.corruption_severities
+    if config.corruption_source == "generate":
+        images = corruptions_lib.generate((x * 255.0).round().astype(np.uint8), names, severities,
+                                          seed=config.seed, cache_dir=config.corruption_cache_dir)
+        return images, y
+    if config.corruption_source.startswith("npy:"):
+        images, labels = corruptions_lib.load_npy_dir(config.corruption_source[4:], names, severities)
+        keep = min(config.num_examples, len(labels))
+        return {k: v[:keep] for k, v in images.items()}, labels[:keep]
+    sets, labels = {}, None
+    for name in names:
+        for severity in severities:
+            images, labels = corruptions_lib.load_tfds(name, severity, config.data_dir)
+            sets[(name, severity)] = images[:config.num_examples]
+    return sets, labels[:config.num_examples]
+
+
 def run(config: eval_flags.EvaluateConfig, logits_fn, metadata: dict[str, Any],
         data: data_lib.ImageData) -> dict[str, Any]:
     """Runs the evaluation and writes the report files; returns the report dict."""
@@ -107,7 +128,7 @@ def run(config: eval_flags.EvaluateConfig, logits_fn, metadata: dict[str, Any],
         "per_example": {"clean": result.clean, "worst_case": result.worst_case,
                         **{name: flags_ for name, flags_ in result.per_attack.items()}},
     }
-    if config.checks:
+    if config.checks and suite.attacks:
         found = checks_lib.run_all(logits_fn, x, y, result, suite.epsilon, batch_size=config.batch_size,
                                    seed=config.seed)
         report["checks"] = [c.as_dict() for c in found]
@@ -137,9 +158,17 @@ def run(config: eval_flags.EvaluateConfig, logits_fn, metadata: dict[str, Any],
         report["gaps"] = robustness.generalisation_gaps(
             logits_fn, (xtr, ytr), (xs, ys), attacks.PGDConfig(suite.epsilon, step, 10),
             batch_size=config.batch_size, seed=config.seed)
+    if config.corruptions:
+        with flag_errors("corruption_source", config.corruption_source, ValueError,
+                         data_lib.DatasetUnavailableError):
+            sets, labels = corrupted_sets(config, x, y)
+        found = corruptions_lib.corruption_accuracy(logits_fn, sets, labels, batch_size=config.batch_size)
+        report["corruptions"] = {"source": config.corruption_source, **found}
     report["plots"] = plots
     report["seconds"] = time.time() - started
-    table = report_lib.markdown_table({config.name: summary}, pgd_steps=suite.pgd_steps)
+    table = report_lib.markdown_table({config.name: summary}, pgd_steps=suite.pgd_steps) if suite.attacks else ""
+    if "corruptions" in report:
+        table += "\n" + corruptions_lib.markdown_table({config.name: report["corruptions"]})
     report_lib.write_json(os.path.join(config.output_dir, REPORT_JSON), report)
     notes = [f"\n{len(x)} test examples of {data.name}, eps = {suite.epsilon:.4g} "
              f"({suite.epsilon * 255:.2f}/255); worst case = per-example minimum over "
@@ -171,7 +200,7 @@ def main(argv: Sequence[str]) -> None:
     with flag_errors("saved_model", config.saved_model, ValueError):
         check_compatible(logits_fn, data)
     report = run(config, logits_fn, metadata, data)
-    print(report_lib.markdown_table({config.name: report["results"]}, pgd_steps=config.suite.pgd_steps))
+    print(open(os.path.join(config.output_dir, REPORT_MD), encoding="utf-8").read())
     print(f"robust accuracy (worst case over {', '.join(config.suite.attacks) or 'no attacks'}): "
           f"{100 * report['robust_accuracy']:.2f}% on {report['num_examples']} examples; report: "
           f"{os.path.join(config.output_dir, REPORT_JSON)}", flush=True)

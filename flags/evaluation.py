@@ -14,6 +14,7 @@ from typing import Any, Optional
 from absl import flags
 
 from flags import AUTO, parse_fraction
+from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import robustness
 
 ATTACK_SETS = {"default": robustness.DEFAULT_ATTACKS, "paper": robustness.PAPER_ATTACKS,
@@ -30,6 +31,26 @@ def _parse_attacks(text: str) -> tuple[str, ...]:
         raise ValueError(f"unknown attack(s) {', '.join(unknown) or text!r}; allowed: "
                          f"{', '.join(robustness.ATTACKS)} or one of {', '.join(ATTACK_SETS)}")
     return names
+
+
+def _parse_corruptions(text: str) -> tuple[str, ...]:
+    text = text.strip().lower()
+    if text in ("", "none"):
+        return ()
+    if text == "all":
+        return tuple(corruptions_lib.CORRUPTIONS)
+    try:
+        return tuple(corruptions_lib.canonical_name(n.strip()) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise ValueError(f"unknown corruption in {text!r}; allowed: all, none or a comma list of "
+                         f"{', '.join(corruptions_lib.CORRUPTIONS)}") from None
+
+
+def _parse_severities(text: str) -> tuple[int, ...]:
+    values = tuple(int(v) for v in str(text).split(",") if v.strip())
+    if not values or any(v not in corruptions_lib.SEVERITIES for v in values):
+        raise ValueError(f"severities must be a comma list of 1..5, got {text!r}")
+    return values
 
 
 def _fraction_or_auto(text: str):
@@ -78,6 +99,24 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_string("output_dir", None, "Report directory (default: <saved_model>/../eval).", flag_values=fv)
     flags.DEFINE_string("name", None, "Model name in the markdown table (default: the method).",
                         flag_values=fv)
+    flags.DEFINE_string("corruptions", "none",
+                        "Corruption robustness (Table 2): all, none or a comma list of "
+                        f"{', '.join(corruptions_lib.CORRUPTIONS)}. Combine with --attacks=none to skip attacks.",
+                        flag_values=fv)
+    flags.DEFINE_string("corruption_source", "generate",
+                        "generate (CIFAR-10-C's corruptions applied here to the test set, seeded, cached), "
+                        "npy:DIR (the published CIFAR-10-C / CIFAR-100-C .npy files) or tfds "
+                        "(cifar10_corrupted/<name>_<severity>; needs a download or --data_dir).", flag_values=fv)
+    flags.DEFINE_string("corruption_severities", "1,2,3,4,5", "Severities to evaluate.", flag_values=fv)
+    flags.DEFINE_string("corruption_cache_dir", None, "Cache of generated corruptions (default: ~/.cache/rat_tf).",
+                        flag_values=fv)
+    flags.register_validator("corruptions", lambda v: _ok(_parse_corruptions, v),
+                             message="unknown corruption name (see --helpfull)", flag_values=fv)
+    flags.register_validator("corruption_severities", lambda v: _ok(_parse_severities, v),
+                             message="--corruption_severities must be a comma list of 1..5", flag_values=fv)
+    flags.register_validator("corruption_source",
+                             lambda v: v in ("generate", "tfds") or (v.startswith("npy:") and len(v) > 4),
+                             message="--corruption_source must be generate, tfds or npy:DIR", flag_values=fv)
     flags.register_validator("attacks", lambda v: _ok(_parse_attacks, v),
                              message="unknown attack name (see --helpfull)", flag_values=fv)
     for name in ("epsilon", "step_size"):
@@ -116,6 +155,10 @@ class EvaluateConfig:
     sweep_epsilon: bool
     sweep_examples: int
     gaps: bool
+    corruptions: tuple[str, ...]
+    corruption_source: str
+    corruption_severities: tuple[int, ...]
+    corruption_cache_dir: Optional[str]
     output_dir: str
     name: str
 
@@ -150,5 +193,8 @@ def config_from_flags(fv: flags.FlagValues, metadata: dict[str, Any], output_dir
         saved_model=fv.saved_model, endpoint=fv.endpoint, output_key=fv.output_key, dataset=dataset,
         data_dir=fv.data_dir, num_examples=fv.num_examples, batch_size=fv.batch_size, seed=fv.seed,
         suite=suite, checks=fv.checks, sweep_steps=fv.sweep_steps, sweep_epsilon=fv.sweep_epsilon,
-        sweep_examples=fv.sweep_examples, gaps=fv.gaps, output_dir=output_dir,
+        sweep_examples=fv.sweep_examples, gaps=fv.gaps, corruptions=_parse_corruptions(fv.corruptions),
+        corruption_source=fv.corruption_source,
+        corruption_severities=_parse_severities(fv.corruption_severities),
+        corruption_cache_dir=fv.corruption_cache_dir, output_dir=output_dir,
         name=fv.name or metadata.get("method", "model"))

@@ -81,3 +81,39 @@ def test_incompatible_dataset_is_reported(export_dir, tmp_path):
     proc = _evaluate(f"--saved_model={export_dir}", f"--dataset=npz:{path}", "--attacks=fgsm", timeout=120)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "10 outputs" in proc.stderr and "3 classes" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def rgb_export(tmp_path_factory):
+    """A 16x16 RGB classifier (a few ST steps on random images): enough to run corruptions."""
+    root = tmp_path_factory.mktemp("rgb")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (64, 16, 16, 3)).astype(np.uint8)
+    labels = np.arange(64) % 4
+    np.savez(root / "rgb.npz", x_train=images, y_train=labels, x_test=images[:20], y_test=labels[:20])
+    flag_values = flags.FlagValues()
+    rat_flags.define_flags(flag_values)
+    flag_values(["train_main.py", f"--dataset=npz:{root / 'rgb.npz'}", "--method=st", "--arch=small_cnn",
+                 "--batch_size=32", "--train_steps=2", "--eval_pgd_steps=0", f"--model_dir={root / 'run'}"])
+    return train_main.run(rat_flags.config_from_flags(flag_values)).export_path, root
+
+
+def test_corruptions_only(rgb_export, tmp_path):
+    export_dir, root = rgb_export
+    npy = tmp_path / "c10c"
+    npy.mkdir()
+    rng = np.random.default_rng(1)
+    np.save(npy / "fog.npy", rng.integers(0, 255, (5 * 20, 16, 16, 3)).astype(np.uint8))
+    np.save(npy / "labels.npy", np.tile(np.arange(20) % 4, 5))
+    for source, names in (("generate", "fog,contrast"), (f"npy:{npy}", "fog")):
+        out = tmp_path / source.split(":")[0]
+        proc = _evaluate(f"--saved_model={export_dir}", "--attacks=none", f"--corruptions={names}",
+                         "--corruption_severities=1,5", f"--corruption_source={source}",
+                         f"--corruption_cache_dir={tmp_path / 'cache'}", f"--output_dir={out}", timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        report = json.load(open(out / "report.json"))
+        corr = report["corruptions"]
+        assert set(corr["accuracy"]) == set(names.split(","))
+        assert corr["mca"] == pytest.approx(np.mean(list(corr["mean"].values())))
+        assert set(report["results"]) == {"clean", "worst_case"}
+        assert "mCA" in open(out / "report.md").read()

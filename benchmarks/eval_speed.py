@@ -1,0 +1,137 @@
+"""Attack throughput: PGD-10 and APGD-CE images/second, in-memory model vs reloaded SavedModel.
+
+Trains the small CNN briefly on MNIST (`../shared/data/mnist.npz`, or `--npz`), exports it with
+`rat_tf.export`, and times, interleaved, PGD-10 and APGD-CE (100 steps) through the in-memory
+Keras model and through the reloaded SavedModel's `serve` endpoint. The SavedModel path should
+be within 10% of the in-memory one.
+
+With `adversarial-robustness-toolbox` installed (benchmarks/requirements.txt) it also times
+ART's `ProjectedGradientDescent` (TF2 classifier) on the same model and images, prints our
+PGD images/second over ART's (`pgd_over_art=`), and loads the exported SavedModel into ART's
+`TensorFlowV2Classifier` to compare ART's APGD-CE robust accuracy with ours.
+
+Usage: python benchmarks/eval_speed.py [--num_images 512] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from rat_tf import architectures, attacks, export  # noqa: E402
+from rat_tf.evaluation import robustness  # noqa: E402
+
+EPS, STEP = 0.3, 0.075
+
+
+def train_classifier(npz: str, num_train: int):
+    data = np.load(npz)
+    x = (data["x_train"][:num_train, ..., None] / 255.0).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = architectures.build("small_cnn", (28, 28, 1), 10)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, data["y_train"][:num_train].astype("int32"), batch_size=128, epochs=1, verbose=0)
+    x_test = (data["x_test"][..., None] / 255.0).astype("float32")
+    return model, x_test, data["y_test"].astype("int32")
+
+
+def timer(fn, x, y, batch):
+    def run():
+        start = time.perf_counter()
+        for i in range(0, len(x), batch):
+            np.asarray(fn(x[i:i + batch], y[i:i + batch]))
+        return len(x) / (time.perf_counter() - start)
+    run()  # trace / warm up
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--npz", default=os.path.join(REPO, "..", "shared", "data", "mnist.npz"))
+    parser.add_argument("--num_train", type=int, default=10000)
+    parser.add_argument("--num_images", type=int, default=512)
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    model, x_test, y_test = train_classifier(args.npz, args.num_train)
+    x, y = x_test[:args.num_images], y_test[:args.num_images]
+    export_dir = os.path.join(tempfile.mkdtemp(), "export")
+    export.export_classifier(model, export_dir, {"dataset": "mnist", "epsilon": EPS})
+    serve, _ = export.load_exported(export_dir)
+    in_memory = lambda z: model(z, training=False)  # noqa: E731
+
+    pgd_config = attacks.PGDConfig(EPS, STEP, 10)
+    apgd_config = attacks.APGDConfig(EPS, num_steps=100)
+
+    def pgd_fn(logits_fn):
+        f = tf.function(lambda a, b: attacks.pgd(logits_fn, a, b, pgd_config, tf.constant([0, 0])).end)
+        return lambda a, b: f(tf.constant(a), tf.constant(b))
+
+    def apgd_fn(logits_fn):
+        f = tf.function(lambda a, b: attacks.apgd(logits_fn, a, b, apgd_config, tf.constant([0, 1])).adversarial)
+        return lambda a, b: f(tf.constant(a), tf.constant(b))
+
+    timers = {("pgd10", "keras"): timer(pgd_fn(in_memory), x, y, args.batch_size),
+              ("pgd10", "saved_model"): timer(pgd_fn(serve), x, y, args.batch_size),
+              ("apgd_ce", "keras"): timer(apgd_fn(in_memory), x, y, args.batch_size),
+              ("apgd_ce", "saved_model"): timer(apgd_fn(serve), x, y, args.batch_size)}
+
+    art_classifier = None
+    try:
+        from art.attacks.evasion import AutoProjectedGradientDescent, ProjectedGradientDescent
+        from art.estimators.classification import TensorFlowV2Classifier
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        art_keras = TensorFlowV2Classifier(model, nb_classes=10, input_shape=(28, 28, 1), loss_object=loss,
+                                           clip_values=(0.0, 1.0))
+        art_pgd = ProjectedGradientDescent(art_keras, norm=np.inf, eps=EPS, eps_step=STEP, max_iter=10,
+                                           num_random_init=1, batch_size=args.batch_size, verbose=False)
+        timers[("pgd10", "art")] = timer(lambda a, b: art_pgd.generate(a, np.eye(10)[b]), x, y, len(x))
+        art_classifier = TensorFlowV2Classifier(lambda z, training=False: serve(z), nb_classes=10,
+                                                input_shape=(28, 28, 1), loss_object=loss, clip_values=(0.0, 1.0))
+    except ImportError:
+        pass
+
+    rates = {k: [] for k in timers}
+    for _ in range(args.repeats):
+        for k, run in timers.items():
+            rates[k].append(run())
+    median = {k: statistics.median(v) for k, v in rates.items()}
+
+    print(f"\nsmall_cnn on {len(x)} MNIST test images, batch {args.batch_size}, eps {EPS}, "
+          f"{args.repeats} interleaved repeats, CPU ({os.cpu_count()} cores)")
+    print(f"{'attack':<9} {'model':<12} {'images/s':>9}")
+    for (attack, where), rate in median.items():
+        print(f"{attack:<9} {where:<12} {rate:9.1f}")
+    for attack in ("pgd10", "apgd_ce"):
+        ratio = median[(attack, "saved_model")] / median[(attack, "keras")]
+        print(f"{attack}_saved_model_over_keras={ratio:.3f}")
+    if ("pgd10", "art") in median:
+        print(f"pgd_over_art={median[('pgd10', 'keras')] / median[('pgd10', 'art')]:.2f}")
+    if art_classifier is not None:
+        art_apgd = AutoProjectedGradientDescent(art_classifier, norm=np.inf, eps=EPS, eps_step=2 * EPS,
+                                                max_iter=100, nb_random_init=1, batch_size=args.batch_size,
+                                                loss_type="cross_entropy", verbose=False)
+        art_adv = art_apgd.generate(x, np.eye(10)[y])
+        art_acc = float(np.mean(robustness.predict(serve, art_adv) == y))
+        suite = robustness.SuiteConfig(epsilon=EPS, apgd_steps=100, attacks=("apgd_ce",))
+        ours = robustness.evaluate(serve, x, y, suite, batch_size=args.batch_size).accuracy("apgd_ce")
+        print(f"APGD-CE robust accuracy through the SavedModel: ours {100 * ours:.1f}%, ART {100 * art_acc:.1f}%")
+        print(f"apgd_agreement_points={100 * abs(ours - art_acc):.1f}")
+
+
+if __name__ == "__main__":
+    main()
