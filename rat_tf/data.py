@@ -677,27 +677,49 @@ def _tfds_family(name: str) -> str:
     return name.split("/", 1)[0]
 
 
-def _load_tfds(name: str, *, data_dir: str | None, image_size: int | None,
-               max_train_examples: int | None, max_test_examples: int | None) -> ImageData:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+def tfds_prepared_or_fail(builder, name: str, host: str, offline_options: str) -> bool:
+    """Whether a TFDS builder is prepared; if not, fails fast when its download host is unreachable.
 
-    family = _tfds_family(name)
-    builder = tfds.builder(name, data_dir=data_dir)
+    A TFDS download retries for minutes before it fails; this probes `host` with a short TCP
+    connect first and raises at once, naming the offline options.
+
+    Args:
+      builder: a `tfds` builder (its `is_prepared()` never touches the network).
+      name: the dataset name as the user gave it, for the message.
+      host: the host its download comes from.
+      offline_options: what the user can do instead, for the message.
+
+    Returns:
+      True if prepared, False if it must (and can) be downloaded.
+
+    Raises:
+      DatasetUnavailableError: not prepared and `host` unreachable.
+    """
     try:
         prepared = bool(builder.is_prepared())
     except Exception as e:  # pylint: disable=broad-except
         logging.warning("could not check whether %s is prepared: %s", name, e)
         prepared = False
     if not prepared:
-        host = _TFDS_DOWNLOAD_HOSTS.get(family, "storage.googleapis.com")
         reason = _probe_download_host(host)
         if reason is not None:
             raise DatasetUnavailableError(
-                f"TFDS dataset '{name}' is not prepared in {builder.data_dir} and cannot be "
-                f"downloaded from here ({reason}); offline options: --dataset=npz:PATH, "
-                f"--dataset=folder:PATH, --dataset=digits, or --data_dir=DIR with a prepared "
-                f"TFDS directory")
+                f"TFDS dataset '{name}' is not prepared in {builder.data_dir} and cannot be downloaded from here ({reason}); "
+                f"offline options: {offline_options}")
         logging.info("downloading and preparing TFDS dataset %s into %s", name, builder.data_dir)
+    return prepared
+
+
+def _load_tfds(name: str, *, data_dir: str | None, image_size: int | None,
+               max_train_examples: int | None, max_test_examples: int | None) -> ImageData:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    family = _tfds_family(name)
+    builder = tfds.builder(name, data_dir=data_dir)
+    prepared = tfds_prepared_or_fail(
+        builder, name, _TFDS_DOWNLOAD_HOSTS.get(family, "storage.googleapis.com"),
+        "--dataset=npz:PATH, --dataset=folder:PATH, --dataset=digits, or --data_dir=DIR with a "
+        "prepared TFDS directory")
 
     test_split = _TFDS_TEST_SPLIT.get(family, "test")
     size = image_size if image_size is not None else _TFDS_DEFAULT_IMAGE_SIZE.get(family)

@@ -1116,21 +1116,10 @@ def load_tfds(name: str, severity: int,
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
     builder = tfds.builder(config, data_dir=data_dir)
-    try:
-        prepared = bool(builder.is_prepared())
-    except Exception as e:  # pylint: disable=broad-except
-        logging.warning("could not check whether %s is prepared: %s", config, e)
-        prepared = False
-    if not prepared:
-        # rat_tf.data's probe: a TCP connect with a short timeout, in a daemon thread.
-        probe = data_lib._probe_download_host  # pylint: disable=protected-access
-        reason = probe(TFDS_DOWNLOAD_HOST)
-        if reason is not None:
-            raise data_lib.DatasetUnavailableError(
-                f"TFDS dataset '{config}' is not prepared in {builder.data_dir} and cannot be "
-                f"downloaded from here ({reason}); offline options: load_npy_dir() on the "
-                f"published CIFAR-10-C .npy files, or generate() on the CIFAR-10 test set")
-        logging.info("downloading and preparing %s into %s", config, builder.data_dir)
+    if not data_lib.tfds_prepared_or_fail(
+            builder, config, TFDS_DOWNLOAD_HOST,
+            "load_npy_dir() on the published CIFAR-10-C .npy files (--corruption_source=npy:DIR), "
+            "or generate() on the CIFAR-10 test set (--corruption_source=generate)"):
         builder.download_and_prepare()
     ds = builder.as_dataset(split="test", as_supervised=True, shuffle_files=False)
     xs, ys = [], []
