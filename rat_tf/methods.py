@@ -138,14 +138,28 @@ class SAT(_AttackMixin, Method):
 
 
 class RAT(_AttackMixin, Method):
-    """Regional adversarial training (Song et al. 2022): ARS + DLS on the recorded PGD path."""
+    """Regional adversarial training (Song et al. 2022): ARS + DLS on the recorded PGD path.
+
+    Two generalisations beyond the paper (defaults give the paper's RAT):
+      end_point_fraction: the fraction of the n * m training points that are the PGD end
+        points x'_e with hard labels (the first round(f * n * m) rows of the sample-major
+        batch; the rest are ARS samples with DLS). 1 with m = 1 is SAT.
+      smooth_from_scale: DLS smooths only beyond this scale s0 (beta = beta_max for s <= s0,
+        then linear down to beta_min at S).
+    """
 
     name = "rat"
 
     def __init__(self, epsilon: float = 8 / 255, step_size: float = 2 / 255, num_steps: int = 10,
                  num_samples: int = 2, max_scale: float = 2.0, scale_step: float = 0.1,
-                 beta_max: float = 1.0, beta_min: float = 0.1):
+                 beta_max: float = 1.0, beta_min: float = 0.1, end_point_fraction: float = 0.0,
+                 smooth_from_scale: float = 0.0):
         super().__init__()
+        _check_unit("end_point_fraction", end_point_fraction)
+        if not 0.0 <= smooth_from_scale < max_scale:
+            raise ValueError(f"smooth_from_scale must be in [0, max_scale={max_scale}), got {smooth_from_scale}")
+        self.end_point_fraction = float(end_point_fraction)
+        self.smooth_from_scale = float(smooth_from_scale)
         self._set_attack(epsilon, step_size, num_steps)
         _check_unit("beta_max", beta_max)
         _check_unit("beta_min", beta_min)
@@ -162,7 +176,7 @@ class RAT(_AttackMixin, Method):
 
     def soft_labels(self, y: tf.Tensor, num_classes: int, scale: tf.Tensor) -> tf.Tensor:
         return labels_lib.distance_aware_labels(y, num_classes, scale, self.region.max_scale,
-                                                self.beta_max, self.beta_min)
+                                                self.beta_max, self.beta_min, self.smooth_from_scale)
 
     def training_batch(self, logits_fn, x, y, num_classes, seed):
         attack_seed, region_seed = split_seed(seed)
@@ -171,6 +185,13 @@ class RAT(_AttackMixin, Method):
         points = region.sample(x, path.first, path.end, draw, self.region)
         point_labels = tf.tile(y, [self.region.num_samples])
         targets = self.soft_labels(point_labels, num_classes, tf.reshape(draw.scale, [-1]))
+        if self.end_point_fraction > 0:
+            total = tf.shape(points)[0]
+            count = tf.cast(tf.round(self.end_point_fraction * tf.cast(total, tf.float32)), tf.int32)
+            is_end = tf.range(total) < count
+            ends = tf.tile(path.end, tf.concat([[self.region.num_samples], tf.ones_like(tf.shape(x)[1:])], 0))
+            points = tf.where(tf.reshape(is_end, [-1] + [1] * (x.shape.rank - 1)), ends, points)
+            targets = tf.where(is_end[:, None], tf.one_hot(point_labels, num_classes), targets)
         return TrainingBatch(points, targets, point_labels)
 
 
@@ -208,6 +229,7 @@ class AVmixup(RAT):
         self.lambda1 = float(lambda1)
         self.lambda2 = float(lambda2)
         self.beta_max, self.beta_min = self.lambda1, self.lambda2
+        self.end_point_fraction, self.smooth_from_scale = 0.0, 0.0
         self.region = region.RegionConfig(num_samples=1, scales=None, max_scale=self.gamma,
                                           use_first_point=False, clip="vertex")
 

@@ -47,7 +47,8 @@ def test_embedded_default():
     assert cfg.method.method == "rat"
     assert cfg.method.kwargs() == {"epsilon": 0.1, "step_size": 0.025, "num_steps": 10,
                                    "num_samples": 2, "max_scale": 2.0, "scale_step": 0.1,
-                                   "beta_max": 1.0, "beta_min": 0.1}
+                                   "beta_max": 1.0, "beta_min": 0.1,
+                                   "end_point_fraction": 0.0, "smooth_from_scale": 0.0}
     assert (cfg.eval.eval_epsilon, cfg.eval.eval_step_size) == (0.1, 0.025)
     assert cfg.optim.epochs == rat_flags.DIGITS_EPOCHS and cfg.optim.train_steps is None
     assert cfg.run.model_dir == "runs/digits-rat"

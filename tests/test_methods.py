@@ -96,7 +96,7 @@ def test_st_trains_on_clean_points():
 def test_defaults_are_the_papers():
     assert methods.METHODS["rat"].hyperparameters() == dict(
         epsilon=8 / 255, step_size=2 / 255, num_steps=10, num_samples=2, max_scale=2.0,
-        scale_step=0.1, beta_max=1.0, beta_min=0.1)
+        scale_step=0.1, beta_max=1.0, beta_min=0.1, end_point_fraction=0.0, smooth_from_scale=0.0)
     assert methods.get("rat").region.scales == region.scale_grid(2.0, 0.1)
     assert methods.get("avmixup").get_config() == dict(
         epsilon=8 / 255, step_size=2 / 255, num_steps=10, gamma=2.0, lambda1=1.0, lambda2=0.1)
@@ -227,3 +227,33 @@ def test_adt_log_term_is_stable_where_tanh_saturates():
     reference = np.log(1 - np.tanh(np.float64([0.0, 0.5, -3.0])) ** 2)
     np.testing.assert_allclose(value.numpy()[:3], reference, rtol=1e-5)
     assert np.all(np.isfinite(value.numpy())) and np.all(np.isfinite(tape.gradient(value, u).numpy()))
+
+
+def test_end_point_fraction_and_smooth_from_scale_exact_batches():
+    model, logits_fn, x, y = _setup()
+    args = dict(epsilon=0.1, step_size=0.025, num_steps=3)
+    paper = methods.get("rat", **args).training_batch(logits_fn, x, y, 10, SEED)
+    half = methods.get("rat", end_point_fraction=0.5, **args).training_batch(logits_fn, x, y, 10, SEED)
+    end = pgd(logits_fn, x, y, methods.get("sat", **args).attack, methods.split_seed(SEED)[0]).end.numpy()
+    # rows 0..n-1 (sample slot 0) become x'_e with hard labels; slot 1 is the paper's RAT sample
+    np.testing.assert_array_equal(half.inputs.numpy()[:16], end)
+    np.testing.assert_array_equal(half.targets.numpy()[:16], np.eye(10)[y.numpy()])
+    np.testing.assert_array_equal(half.inputs.numpy()[16:], paper.inputs.numpy()[16:])
+    np.testing.assert_array_equal(half.targets.numpy()[16:], paper.targets.numpy()[16:])
+    quarter = methods.get("rat", end_point_fraction=0.25, **args).training_batch(logits_fn, x, y, 10, SEED)
+    np.testing.assert_array_equal(quarter.inputs.numpy()[:8], end[:8])
+    np.testing.assert_array_equal(quarter.inputs.numpy()[8:], paper.inputs.numpy()[8:])
+    # end_point_fraction = 1 with m = 1 is SAT, exactly
+    sat = methods.get("sat", **args).training_batch(logits_fn, x, y, 10, SEED)
+    full = methods.get("rat", num_samples=1, end_point_fraction=1.0, **args).training_batch(logits_fn, x, y, 10, SEED)
+    np.testing.assert_array_equal(full.inputs.numpy(), sat.inputs.numpy())
+    np.testing.assert_array_equal(full.targets.numpy(), sat.targets.numpy())
+    # smooth_from_scale: one-hot up to s0 = 1, then linear to beta_min at S = 2
+    smooth = methods.get("rat", smooth_from_scale=1.0, **args)
+    s = tf.constant([0.0, 0.5, 1.0, 1.5, 2.0])
+    beta = smooth.soft_labels(tf.zeros(5, tf.int32), 10, s).numpy()[:, 0]
+    np.testing.assert_allclose(beta, [1.0, 1.0, 1.0, 0.55, 0.1], atol=1e-6)
+    with pytest.raises(ValueError, match="smooth_from_scale"):
+        methods.get("rat", smooth_from_scale=2.0)
+    with pytest.raises(ValueError, match="end_point_fraction"):
+        methods.get("rat", end_point_fraction=1.5)
