@@ -79,9 +79,13 @@ class Method:
 
     # --- the training step -------------------------------------------------------------
     def training_batch(self, logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, num_classes: int,
-                       seed: tf.Tensor) -> TrainingBatch:
-        """Builds the training points. `logits_fn` runs the classifier in inference mode."""
-        del logits_fn, seed
+                       seed: tf.Tensor, epsilon_scale=None) -> TrainingBatch:
+        """Builds the training points. `logits_fn` runs the classifier in inference mode.
+
+        `epsilon_scale` (a scalar, default 1) multiplies the attack's epsilon and step size:
+        the model's epsilon warm-up.
+        """
+        del logits_fn, seed, epsilon_scale
         return TrainingBatch(x, tf.one_hot(y, num_classes), y)
 
     def forward(self, classifier: keras.Model, inputs: Any) -> Any:
@@ -132,8 +136,8 @@ class SAT(_AttackMixin, Method):
         super().__init__()
         self._set_attack(epsilon, step_size, num_steps)
 
-    def training_batch(self, logits_fn, x, y, num_classes, seed):
-        end = pgd(logits_fn, x, y, self.attack, split_seed(seed)[0]).end
+    def training_batch(self, logits_fn, x, y, num_classes, seed, epsilon_scale=None):
+        end = pgd(logits_fn, x, y, self.attack, split_seed(seed)[0], epsilon_scale=epsilon_scale).end
         return TrainingBatch(end, tf.one_hot(y, num_classes), y)
 
 
@@ -178,9 +182,9 @@ class RAT(_AttackMixin, Method):
         return labels_lib.distance_aware_labels(y, num_classes, scale, self.region.max_scale,
                                                 self.beta_max, self.beta_min, self.smooth_from_scale)
 
-    def training_batch(self, logits_fn, x, y, num_classes, seed):
+    def training_batch(self, logits_fn, x, y, num_classes, seed, epsilon_scale=None):
         attack_seed, region_seed = split_seed(seed)
-        path = pgd(logits_fn, x, y, self.attack, attack_seed)
+        path = pgd(logits_fn, x, y, self.attack, attack_seed, epsilon_scale=epsilon_scale)
         draw = region.draw(self.region, tf.shape(x)[0], region_seed)
         points = region.sample(x, path.first, path.end, draw, self.region)
         point_labels = tf.tile(y, [self.region.num_samples])
@@ -280,12 +284,12 @@ class TRADES(_AttackMixin, Method):
             raise ValueError(f"beta must be >= 0, got {beta}")
         self.beta = float(beta)
 
-    def training_batch(self, logits_fn, x, y, num_classes, seed):
+    def training_batch(self, logits_fn, x, y, num_classes, seed, epsilon_scale=None):
         attack_seed, _ = split_seed(seed)
         clean_logits = tf.stop_gradient(logits_fn(x))
         start = x + 0.001 * randomness.normal(attack_seed, tf.shape(x), dtype=x.dtype)
         attack = dataclasses.replace(self.attack, random_start=False)
-        x_adv = pgd(logits_fn, x, y, attack, start=start,
+        x_adv = pgd(logits_fn, x, y, attack, start=start, epsilon_scale=epsilon_scale,
                     loss_fn=lambda logits: kl_divergence(clean_logits, logits)).end
         return TrainingBatch((x, x_adv), tf.one_hot(y, num_classes), y)
 
@@ -316,8 +320,8 @@ class ADT(Method):
         self.config = ADTConfig(epsilon=epsilon, num_steps=num_steps, num_samples=num_samples,
                                 step_size=step_size, entropy_weight=entropy_weight)
 
-    def training_batch(self, logits_fn, x, y, num_classes, seed):
-        x_adv = adt_sample(logits_fn, x, y, self.config, split_seed(seed)[0])
+    def training_batch(self, logits_fn, x, y, num_classes, seed, epsilon_scale=None):
+        x_adv = adt_sample(logits_fn, x, y, self.config, split_seed(seed)[0], epsilon_scale)
         return TrainingBatch(x_adv, tf.one_hot(y, num_classes), y)
 
 

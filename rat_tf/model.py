@@ -44,13 +44,16 @@ class RATModel(keras.Model):
       eval_pgd_steps: PGD steps for `pgd_accuracy` in evaluation (0: no PGD in evaluation).
       eval_epsilon, eval_step_size: the evaluation attack (default: the method's attack).
       num_classes: number of classes (default: the classifier's output size).
+      epsilon_warmup: training steps over which the training attack's epsilon (and step size)
+        ramp linearly from 0 to their values (0: no warm-up); any method.
       **method_kwargs: hyperparameters of the named method (see `Method.hyperparameters()`).
     """
 
     def __init__(self, classifier: keras.Model, method: str | methods_lib.Method = "rat", *,
                  seed: int = 0, weight_decay: float = 0.0, eval_pgd_steps: int = 0,
                  eval_epsilon: Optional[float] = None, eval_step_size: Optional[float] = None,
-                 num_classes: Optional[int] = None, name: str = "rat_model", **method_kwargs):
+                 num_classes: Optional[int] = None, epsilon_warmup: int = 0, name: str = "rat_model",
+                 **method_kwargs):
         # Keras passes its own layer kwargs (trainable, dtype) through from_config.
         layer_kwargs = {k: method_kwargs.pop(k) for k in ("trainable", "dtype") if k in method_kwargs}
         super().__init__(name=name, **layer_kwargs)
@@ -67,6 +70,9 @@ class RATModel(keras.Model):
         if int(eval_pgd_steps) != eval_pgd_steps or eval_pgd_steps < 0:
             raise ValueError(f"eval_pgd_steps must be an integer >= 0, got {eval_pgd_steps}")
         self.eval_pgd_steps = int(eval_pgd_steps)
+        if int(epsilon_warmup) != epsilon_warmup or epsilon_warmup < 0:
+            raise ValueError(f"epsilon_warmup must be an integer number of steps >= 0, got {epsilon_warmup}")
+        self.epsilon_warmup = int(epsilon_warmup)
         self.eval_epsilon = eval_epsilon
         self.eval_step_size = eval_step_size
         self.eval_attack = self._make_eval_attack()
@@ -117,6 +123,13 @@ class RATModel(keras.Model):
         """Inference-mode logits: what every attack sees (BatchNorm uses moving statistics)."""
         return self.classifier(images, training=False)
 
+    def _epsilon_scale(self) -> Optional[tf.Tensor]:
+        """min(1, step / epsilon_warmup): the warm-up factor of the training attack's epsilon."""
+        if not self.epsilon_warmup:
+            return None
+        step = tf.cast(self.optimizer.iterations, tf.float32)
+        return tf.minimum(1.0, step / float(self.epsilon_warmup))
+
     def _step_seed(self, stream: int, counter) -> tf.Tensor:
         return randomness.fold_in(tf.constant([self.seed, stream], tf.int32), counter)
 
@@ -142,7 +155,8 @@ class RATModel(keras.Model):
             raise ValueError("RATModel does not support sample weights")
         y = tf.cast(tf.reshape(y, [-1]), tf.int32)
         seed = self._step_seed(0, self.optimizer.iterations)
-        batch = self.method.training_batch(self._logits, x, y, self.num_classes, seed)
+        batch = self.method.training_batch(self._logits, x, y, self.num_classes, seed,
+                                           epsilon_scale=self._epsilon_scale())
         with tf.GradientTape() as tape:
             y_pred = self.method.forward(self.classifier, batch.inputs)
             loss = self._compute_loss(x=batch.inputs, y=batch.targets, y_pred=y_pred, training=True)
@@ -186,6 +200,7 @@ class RATModel(keras.Model):
             "eval_epsilon": self.eval_epsilon,
             "eval_step_size": self.eval_step_size,
             "num_classes": self._num_classes,
+            "epsilon_warmup": self.epsilon_warmup,
         }
         config.update(self.method.get_config())
         return config

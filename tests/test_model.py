@@ -32,7 +32,7 @@ def test_get_config_is_exact_and_round_trips():
     config = model.get_config()
     classifier = config.pop("classifier")
     assert config == dict(name="rat_model", method="rat", seed=5, weight_decay=2e-4, eval_pgd_steps=7,
-                          eval_epsilon=None, eval_step_size=None, num_classes=None,
+                          eval_epsilon=None, eval_step_size=None, num_classes=None, epsilon_warmup=0,
                           end_point_fraction=0.0, smooth_from_scale=0.0, **RAT_ARGS)
     clone = rat_tf.RATModel.from_config(dict(config, classifier=classifier))
     assert clone.get_config() == model.get_config()
@@ -122,3 +122,21 @@ def test_bad_arguments_raise_clear_errors():
         rat_tf.RATModel("not a model")
     with pytest.raises(ValueError, match="loss"):
         rat_tf.RATModel(tiny_cnn()).compile(optimizer="sgd", loss="mse")
+
+
+def test_epsilon_warmup_ramps_the_training_attack():
+    """Step t attacks with eps * min(1, t / warmup): step 0 trains on clean points."""
+    x, y, _, _ = digits()
+    model = rat_tf.RATModel(tiny_cnn(), "sat", epsilon=0.1, step_size=0.025, num_steps=3, epsilon_warmup=4)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    model.optimizer.build(model.trainable_variables)
+    xs, ys = tf.constant(x[:8]), tf.constant(y[:8])
+    for step, scale in ((0, 0.0), (2, 0.5), (4, 1.0), (9, 1.0)):
+        model.optimizer.iterations.assign(step)
+        assert float(model._epsilon_scale()) == scale
+        batch = model.method.training_batch(model._logits, xs, ys, 10, tf.constant([0, 0]),
+                                            epsilon_scale=model._epsilon_scale())
+        distance = float(tf.reduce_max(tf.abs(batch.inputs - xs)))
+        assert distance <= 0.1 * scale + 1e-6 and (scale == 0 or distance > 0.1 * scale - 1e-3)
+    with pytest.raises(ValueError, match="epsilon_warmup"):
+        rat_tf.RATModel(tiny_cnn(), epsilon_warmup=-1)

@@ -76,7 +76,7 @@ def step_noise(seed, step, num_samples, like):
                              dtype=like.dtype, batch_axis=1)
 
 
-def fit_distribution(logits_fn: Callable, x, y, config: ADTConfig, seed) -> Distribution:
+def fit_distribution(logits_fn: Callable, x, y, config: ADTConfig, seed, epsilon_scale=None) -> Distribution:
     """Runs ADT_EXP's T sign-like steps and returns the per-pixel (mean, var) parameters.
 
     The k samples of a step are evaluated in one batched forward pass (the model runs in
@@ -88,6 +88,8 @@ def fit_distribution(logits_fn: Callable, x, y, config: ADTConfig, seed) -> Dist
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     k = config.num_samples
     eps = tf.cast(config.epsilon, x.dtype)
+    if epsilon_scale is not None:
+        eps = eps * tf.cast(epsilon_scale, x.dtype)
     tiled_y = tf.tile(y, [k])
 
     def body(t, mean, var, g_mean, g_var):
@@ -114,8 +116,11 @@ def fit_distribution(logits_fn: Callable, x, y, config: ADTConfig, seed) -> Dist
     return Distribution(tf.stop_gradient(mean), tf.stop_gradient(var))
 
 
-def adt_sample(logits_fn: Callable, x, y, config: ADTConfig, seed) -> tf.Tensor:
+def adt_sample(logits_fn: Callable, x, y, config: ADTConfig, seed, epsilon_scale=None) -> tf.Tensor:
     """One fresh sample from the fitted distribution (the outer step's training point)."""
-    dist = fit_distribution(logits_fn, x, y, config, seed)
+    dist = fit_distribution(logits_fn, x, y, config, seed, epsilon_scale)
     xi = step_noise(seed, config.num_steps, 1, tf.convert_to_tensor(x))[0]
-    return tf.stop_gradient(sample_points(x, dist, xi, tf.cast(config.epsilon, dist.mean.dtype))[0])
+    eps = tf.cast(config.epsilon, dist.mean.dtype)
+    if epsilon_scale is not None:
+        eps = eps * tf.cast(epsilon_scale, eps.dtype)
+    return tf.stop_gradient(sample_points(x, dist, xi, eps)[0])

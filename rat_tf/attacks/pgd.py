@@ -106,7 +106,8 @@ def pgd(logits_fn: LogitsFn,
         seed=None,
         *,
         loss_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
-        start: Optional[tf.Tensor] = None) -> PGDResult:
+        start: Optional[tf.Tensor] = None,
+        epsilon_scale=None) -> PGDResult:
     """Linf PGD (Madry et al. 2018, the paper's Eq. 2) that records its path.
 
     x'_{t+1} = Proj_{B(x, eps) & [0,1]}(x'_t + alpha * sign(grad L(f(x'_t), y))).
@@ -125,6 +126,8 @@ def pgd(logits_fn: LogitsFn,
         (e.g. TRADES' KL to the clean prediction).
       start: optional explicit starting point, used as given (TRADES starts at
         x + 0.001 N(0, 1) without projecting it); every later iterate is projected.
+      epsilon_scale: optional scalar (a tensor is fine) multiplying epsilon and the step size,
+        for an epsilon warm-up during training.
 
     Returns:
       A PGDResult; all tensors are `tf.stop_gradient`-ed.
@@ -135,6 +138,8 @@ def pgd(logits_fn: LogitsFn,
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     eps = tf.cast(config.epsilon, x.dtype)
     alpha = tf.cast(config.step_size, x.dtype)
+    if epsilon_scale is not None:
+        eps, alpha = eps * tf.cast(epsilon_scale, x.dtype), alpha * tf.cast(epsilon_scale, x.dtype)
     lower = tf.maximum(x - eps, 0.0)
     upper = tf.minimum(x + eps, 1.0)
     if start is not None:
