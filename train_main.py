@@ -6,10 +6,15 @@ Flags and their defaults: python train_main.py --help, or the README's flags tab
 
 from __future__ import annotations
 
+import atexit
 import csv
 import dataclasses
 import json
 import os
+import re
+import shutil
+import sys
+import tempfile
 import time
 from typing import Any, Optional, Sequence
 
@@ -29,6 +34,8 @@ from rat_tf import architectures  # noqa: E402
 from rat_tf import data as data_lib  # noqa: E402
 from rat_tf import distribute  # noqa: E402
 from rat_tf import export as export_lib  # noqa: E402
+from rat_tf import fault_tolerance  # noqa: E402
+from rat_tf import precision as precision_lib  # noqa: E402
 from rat_tf import schedules  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -43,7 +50,8 @@ CONFIG_JSON = "config.json"
 # means the checkpoint belongs to another experiment.
 RESUMABLE_CHANGES = frozenset({
     "train_steps", "epochs", "model_dir", "export_dir", "data_dir", "max_test_examples",
-    "eval_epsilon", "eval_step_size", "eval_pgd_steps", "validation_freq", "strategy", "tpu"})
+    "eval_epsilon", "eval_step_size", "eval_pgd_steps", "validation_freq", "strategy", "tpu",
+    "deterministic"})
 
 # Mean and standard deviation for the in-model normalisation come from at most this many
 # training images.
@@ -167,6 +175,11 @@ class Setup:
     lr_boundaries: list[int]
     done_steps: int
     initial_epoch: int
+    # Where this process writes: --model_dir and --export_dir on the chief (every single-process
+    # run); a scratch directory, deleted by `run`, on the other workers of a multi-worker run.
+    write_dir: str = ""
+    export_target: str = ""
+    scratch_dir: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -203,8 +216,18 @@ def prepare(config: rat_flags.TrainConfig) -> Setup:
     run_cfg, data_cfg, optim = config.run, config.data, config.optim
     with flag_errors("strategy", run_cfg.strategy, ValueError):
         strategy = distribute.get_strategy(run_cfg.strategy, tpu=run_cfg.tpu)
+    if run_cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
     logging.info("strategy %s with %d replica(s)", run_cfg.strategy,
                  strategy.num_replicas_in_sync)
+    model_dir = run_cfg.model_dir
+    write_dir, export_target, scratch = model_dir, run_cfg.export_dir, None
+    if not distribute.is_chief(strategy):
+        scratch = tempfile.mkdtemp(prefix=f"rat_tf-{distribute.task_name(strategy)}-")
+        atexit.register(shutil.rmtree, scratch, True)  # also when prepare fails below
+        write_dir, export_target = os.path.join(scratch, "run"), os.path.join(scratch, "export")
+        logging.info("%s is not the chief: writing to %s (deleted at the end)",
+                     distribute.task_name(strategy), scratch)
 
     with flag_errors("dataset", data_cfg.dataset, ValueError, data_lib.DatasetUnavailableError):
         data = data_lib.load(data_cfg.dataset, data_dir=data_cfg.data_dir,
@@ -224,25 +247,27 @@ def prepare(config: rat_flags.TrainConfig) -> Setup:
                       ValueError):
         boundaries = schedules.resolve_boundaries(optim.lr_boundaries, total_steps)
     with flag_errors("export_dir", run_cfg.export_dir, export_lib.ExportError):
-        export_lib.check_export_target(run_cfg.export_dir)
+        export_lib.check_export_target(export_target)
 
-    model_dir = run_cfg.model_dir
-    backup_weights = os.path.join(model_dir, BACKUP_SUBDIR, "latest.weights.h5")
-    if os.path.exists(backup_weights):
+    # Every worker resumes from the chief's checkpoint (a multi-worker --model_dir must be on a
+    # file system all workers share, as for Keras' BackupAndRestore).
+    backup_dir = os.path.join(model_dir, BACKUP_SUBDIR)
+    if fault_tolerance.has_backup(backup_dir):
         previous = _read_json(os.path.join(model_dir, CONFIG_JSON))
         if previous is not None:
             _check_resumable(previous, config, model_dir)
     with flag_errors("model_dir", model_dir, OSError):
-        os.makedirs(model_dir, exist_ok=True)
-        with open(os.path.join(model_dir, FLAGFILE), "w", encoding="utf-8") as f:
+        os.makedirs(write_dir, exist_ok=True)
+        with open(os.path.join(write_dir, FLAGFILE), "w", encoding="utf-8") as f:
             f.write(rat_flags.to_flagfile(config))
-        with open(os.path.join(model_dir, CONFIG_JSON), "w", encoding="utf-8") as f:
+        with open(os.path.join(write_dir, CONFIG_JSON), "w", encoding="utf-8") as f:
             json.dump(config.to_dict(), f, indent=2)
 
     mean, std = channel_stats(data.x_train)
     method_cfg = config.method
     keras.utils.set_random_seed(run_cfg.seed)
-    with strategy.scope():
+    # The dtype policy holds while the model is built (layers take it when created).
+    with precision_lib.policy_scope(config.model.precision), strategy.scope():
         with flag_errors("arch", config.model.arch, ValueError):
             classifier = architectures.build(
                 config.model.arch, data.input_shape, data.num_classes, mean=mean, std=std,
@@ -253,32 +278,30 @@ def prepare(config: rat_flags.TrainConfig) -> Setup:
                 weight_decay=optim.weight_decay, eval_pgd_steps=config.eval.eval_pgd_steps,
                 eval_epsilon=config.eval.eval_epsilon, eval_step_size=config.eval.eval_step_size,
                 num_classes=data.num_classes, **method_cfg.kwargs())
-        model.compile(optimizer=_build_optimizer(optim, boundaries), metrics=["accuracy"])
+        optimizer = precision_lib.loss_scaled(_build_optimizer(optim, boundaries),
+                                              config.model.precision)
+        model.compile(optimizer=optimizer, metrics=["accuracy"])
         model(np.zeros((1,) + data.input_shape, np.float32))  # build (BackupAndRestore needs it)
 
-        done_steps, initial_epoch = 0, 0
-        if os.path.exists(backup_weights):
-            # BackupAndRestore restores the same file when fit starts; restoring here first tells
-            # how far the run got, so the input pipeline can continue where it stopped.
-            model.optimizer.build(model.trainable_variables)
-            model.load_weights(backup_weights)
-            done_steps = int(model.optimizer.iterations.numpy())
-            metadata = _read_json(os.path.join(model_dir, BACKUP_SUBDIR,
-                                               "training_metadata.json")) or {}
-            initial_epoch = int(metadata.get("epoch", 0))
+        # The checkpoint callback restores the same checkpoint when fit starts; restoring here
+        # first tells how far the run got, so the input pipeline can continue where it stopped.
+        with flag_errors("model_dir", model_dir, OSError, ValueError):
+            state = fault_tolerance.restore(model, backup_dir)
+        done_steps, initial_epoch = state if state is not None else (0, 0)
     logging.info("%s: %s with %s, %s parameters; %d steps (%d per epoch), lr %g divided by 10 "
                  "at steps %s", model_dir, method_cfg.method, config.model.arch,
                  f"{classifier.count_params():,}", total_steps, steps_per_epoch,
                  optim.learning_rate, boundaries)
     return Setup(config=config, strategy=strategy, data=data, model=model, mean=mean, std=std,
                  steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-                 lr_boundaries=boundaries, done_steps=done_steps, initial_epoch=initial_epoch)
+                 lr_boundaries=boundaries, done_steps=done_steps, initial_epoch=initial_epoch,
+                 write_dir=write_dir, export_target=export_target, scratch_dir=scratch)
 
 
 def train(setup: Setup, extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> None:
     """Runs `fit` for the steps that are left (none when the run is already complete)."""
     config, model = setup.config, setup.model
-    model_dir = config.run.model_dir
+    model_dir = setup.write_dir or config.run.model_dir
     remaining = setup.total_steps - setup.done_steps
     if setup.done_steps:
         logging.info("resuming %s at step %d (epoch %d)", model_dir, setup.done_steps,
@@ -296,6 +319,9 @@ def train(setup: Setup, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
         # (replaying the pipeline: a few ms per batch).
         logging.info("fast-forwarding the input pipeline by %d batches", setup.done_steps)
         train_ds = train_ds.skip(setup.done_steps)
+    with flag_errors("batch_size", config.optim.batch_size, ValueError):
+        train_ds = distribute.distribute_global_batches(setup.strategy, train_ds,
+                                                        config.optim.batch_size)
     validate = config.eval.validation_freq > 0
     test_ds = data_lib.test_dataset(setup.data, config.optim.batch_size) if validate else None
 
@@ -305,10 +331,15 @@ def train(setup: Setup, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
     if validate:
         keys += ["val_accuracy", "val_loss"] + (["val_pgd_accuracy"]
                                                 if config.eval.eval_pgd_steps else [])
+    # Order matters at an epoch end: the finiteness check first (non-finite weights are never
+    # saved), then the CSV row, then the checkpoint. A run killed between the last two redoes
+    # the epoch and rewrites its row (`_truncate_csv`), so the CSV has every epoch once.
+    backup_dir = os.path.join(model_dir, BACKUP_SUBDIR)
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(model_dir, BACKUP_SUBDIR),
-                                         save_freq="epoch", delete_checkpoint=False),
+        fault_tolerance.StopOnNonFiniteLoss(),
         _CSVLogger(csv_path, keys),
+        fault_tolerance.AtomicBackupAndRestore(
+            backup_dir, restore_dir=os.path.join(config.run.model_dir, BACKUP_SUBDIR)),
         _StopAfterSteps(remaining),
         *extra_callbacks,
     ]
@@ -318,10 +349,18 @@ def train(setup: Setup, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
         logging.warning("the tensorboard package is not installed: no TensorBoard logs "
                         "(pip install -r requirements.txt installs it)")
     epochs = setup.initial_epoch + schedules.num_keras_epochs(remaining, setup.steps_per_epoch)
-    model.fit(train_ds, epochs=epochs, initial_epoch=setup.initial_epoch,
-              steps_per_epoch=setup.steps_per_epoch, validation_data=test_ds,
-              validation_freq=max(1, config.eval.validation_freq), callbacks=callbacks,
-              shuffle=False, verbose=2)
+    try:
+        model.fit(train_ds, epochs=epochs, initial_epoch=setup.initial_epoch,
+                  steps_per_epoch=setup.steps_per_epoch, validation_data=test_ds,
+                  validation_freq=max(1, config.eval.validation_freq), callbacks=callbacks,
+                  shuffle=False, verbose=2)
+    except fault_tolerance.NonFiniteLossError as err:
+        kept = _read_json(os.path.join(backup_dir, fault_tolerance.METADATA_FILE))
+        where = (f"the last good checkpoint (step {kept.get('step', '?')}, after epoch "
+                 f"{kept['epoch']}) is kept in {backup_dir}" if kept and "epoch" in kept else
+                 "no checkpoint had been written")
+        raise fault_tolerance.NonFiniteLossError(
+            f"{err}; {where}; a lower --learning_rate may help") from None
 
 
 def evaluate(setup: Setup) -> dict[str, float]:
@@ -363,7 +402,13 @@ def export(setup: Setup, metrics: dict[str, float]) -> str:
                          "num_test_examples": data.num_test},
         "config": config.to_dict(),
     }
-    return export_lib.export_classifier(model.classifier, config.run.export_dir, metadata)
+    target = setup.export_target or config.run.export_dir
+    try:
+        return export_lib.export_classifier(model.classifier, target, metadata)
+    except tf.errors.OpError as err:  # TensorFlow's own writes (variables) failed: disk full, ...
+        reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", err.message)
+        raise export_lib.ExportError(f"cannot export to {os.path.abspath(target)}: "
+                                     f"{reason}") from err
 
 
 def run(config: rat_flags.TrainConfig,
@@ -382,9 +427,15 @@ def run(config: rat_flags.TrainConfig,
     """
     start = time.time()
     setup = prepare(config)
-    train(setup, extra_callbacks)
-    metrics = evaluate(setup)
-    path = export(setup, metrics)
+    try:
+        train(setup, extra_callbacks)
+        metrics = evaluate(setup)
+        path = export(setup, metrics)
+    finally:
+        if setup.scratch_dir:
+            shutil.rmtree(setup.scratch_dir, ignore_errors=True)
+    if setup.scratch_dir:  # a non-chief worker: the chief wrote the export
+        path = os.path.abspath(os.path.expanduser(setup.config.run.export_dir))
     trained_steps = int(setup.model.optimizer.iterations.numpy())
     logging.info("test clean accuracy %.4f%s after %d steps; SavedModel in %s (%.1f s)",
                  metrics["clean_accuracy"],
@@ -410,8 +461,19 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     config = rat_flags.config_from_flags(FLAGS)
-    result = run(config)
+    try:
+        result = run(config)
+    except fault_tolerance.NonFiniteLossError as err:
+        _fail(str(err))
+    except OSError as err:  # e.g. a full or read-only disk while training or exporting
+        _fail(str(err))
     print(summary_line(result), flush=True)
+
+
+def _fail(message: str) -> None:
+    """Ends the script with one line on stderr and exit status 1 (no traceback)."""
+    print(f"train_main.py: error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

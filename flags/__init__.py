@@ -31,6 +31,7 @@ from rat_tf import architectures
 from rat_tf import data as data_lib
 from rat_tf import distribute
 from rat_tf import methods as methods_lib
+from rat_tf import precision as precision_lib
 from rat_tf import schedules
 
 AUTO = "auto"
@@ -275,6 +276,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         **fv)
     flags.DEFINE_boolean("synchronized_bn", False,
                          "Synchronise BatchNorm statistics across replicas.", **fv)
+    flags.DEFINE_enum(
+        "precision", "float32", precision_lib.PRECISIONS,
+        "Keras dtype policy of the model: float32, mixed_float16 (GPUs; with dynamic loss "
+        "scaling) or mixed_bfloat16 (TPUs, recent GPUs and CPUs). Logits, the attack's loss and "
+        "the training loss stay float32.", **fv)
 
     # Method and its hyperparameters (one flag per hyperparameter name of any method).
     flags.DEFINE_enum("method", "rat", methods_lib.METHOD_NAMES, "Training method.", **fv)
@@ -348,6 +354,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     # Run.
     flags.DEFINE_integer("seed", 0, "Root seed: weight init, data order and augmentation, and "
                          "the training step's randomness.", **fv)
+    flags.DEFINE_boolean(
+        "deterministic", False,
+        "Run TensorFlow ops deterministically (tf.config.experimental.enable_op_determinism): "
+        "two runs with one seed give identical weights, at some cost in speed.", **fv)
     flags.DEFINE_enum("strategy", "default", distribute.STRATEGY_NAMES,
                       "tf.distribute strategy: default (one device), mirrored (all local GPUs, "
                       "else the CPU), multi_worker (cluster from TF_CONFIG) or tpu.", **fv)
@@ -410,10 +420,12 @@ class ModelConfig:
 
     Attributes:
       arch: an architecture name, or "auto" until the image shape is known (npz:/folder:).
+      precision: a Keras dtype policy name in `rat_tf.precision.PRECISIONS`.
     """
 
     arch: str = "small_cnn"
     synchronized_bn: bool = False
+    precision: str = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -466,6 +478,7 @@ class RunConfig:
     """Where things go and how the run is executed."""
 
     seed: int = 0
+    deterministic: bool = False
     strategy: str = "default"
     tpu: Optional[str] = None
     model_dir: str = "runs/digits-rat"
@@ -597,7 +610,8 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfi
         data=DataConfig(dataset=f.dataset.strip(), data_dir=f.data_dir, image_size=f.image_size,
                         max_train_examples=f.max_train_examples,
                         max_test_examples=f.max_test_examples, augment=augment),
-        model=ModelConfig(arch=arch, synchronized_bn=f.synchronized_bn),
+        model=ModelConfig(arch=arch, synchronized_bn=f.synchronized_bn,
+                          precision=f.precision),
         method=method,
         optim=OptimConfig(optimizer=f.optimizer, batch_size=f.batch_size, train_steps=train_steps,
                           epochs=epochs, steps_per_epoch=f.steps_per_epoch,
@@ -606,8 +620,8 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfi
                           momentum=f.momentum, weight_decay=f.weight_decay),
         eval=EvalConfig(eval_epsilon=float(eval_epsilon), eval_step_size=float(eval_step_size),
                         eval_pgd_steps=f.eval_pgd_steps, validation_freq=f.validation_freq),
-        run=RunConfig(seed=f.seed, strategy=f.strategy, tpu=f.tpu or None, model_dir=model_dir,
-                      export_dir=export_dir),
+        run=RunConfig(seed=f.seed, deterministic=f.deterministic, strategy=f.strategy,
+                      tpu=f.tpu or None, model_dir=model_dir, export_dir=export_dir),
     )
 
 

@@ -1,0 +1,83 @@
+"""Mixed precision: the Keras dtype policy while a model is built, and float16 loss scaling.
+
+    with precision.policy_scope("mixed_bfloat16"):
+        classifier = architectures.build(...)      # layers compute in bfloat16
+        model = rat_tf.RATModel(classifier, ...)
+        model.compile(optimizer=precision.loss_scaled(optimizer, "mixed_bfloat16"), ...)
+
+Under "mixed_float16" / "mixed_bfloat16" the layers keep float32 weights and compute in the low
+precision. What stays float32, and why it is enough:
+
+* logits: every builder in `rat_tf.architectures` gives its last Dense layer dtype="float32";
+* the attack: `rat_tf.attacks.pgd` keeps the images, the perturbation, the projection onto the
+  epsilon ball and [0, 1] in the images' dtype (float32), and computes its losses from float32
+  logits; only the sign of the input gradient is used, and it flows back through the model in
+  low precision;
+* the training loss: the methods' losses are `keras.losses.Loss` objects, which compute in
+  `keras.backend.floatx()` (float32) whatever the policy.
+
+Loss scaling: Keras 3 `Model.compile` wraps the optimizer in a `keras.optimizers.
+LossScaleOptimizer` when the model's policy is "mixed_float16" (`auto_scale_loss=True`), and
+`RATModel.train_step` calls `optimizer.scale_loss`. That optimizer skips a step whose scaled
+gradients overflow without counting it in `optimizer.iterations`. The trainer, the learning-rate
+schedule, the input pipeline's fast-forward on resume and the training step's random seed all
+take `iterations` as the number of batches consumed, so `loss_scaled` wraps explicitly with
+`LossScaleOptimizer` below, which counts a skipped step as a step (as tf.keras 2 did).
+bfloat16 has float32's exponent range and needs no loss scaling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import keras
+
+PRECISIONS: tuple[str, ...] = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def _check(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    return precision
+
+
+@contextlib.contextmanager
+def policy_scope(precision: str) -> Iterator[None]:
+    """Sets the global Keras dtype policy to `precision` inside the block, then restores it.
+
+    Layers take the global policy when they are created, so the models built inside keep it;
+    restoring the previous policy afterwards keeps the setting from leaking into other code in
+    the same process (tests, notebooks).
+
+    Args:
+      precision: one of `PRECISIONS`.
+
+    Raises:
+      ValueError: an unknown precision.
+    """
+    _check(precision)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+@keras.saving.register_keras_serializable(package="rat_tf")
+class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """Dynamic loss scaling that still counts a skipped (overflowed) step in `iterations`."""
+
+    def _stateful_handle_non_finite_grads(self):
+        super()._stateful_handle_non_finite_grads()
+        self.inner_optimizer.iterations.assign_add(1)
+
+
+def loss_scaled(optimizer: keras.optimizers.Optimizer,
+                precision: str) -> keras.optimizers.Optimizer:
+    """`optimizer` wrapped in `LossScaleOptimizer` for "mixed_float16", else unchanged."""
+    if _check(precision) == "mixed_float16" and not isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer):
+        return LossScaleOptimizer(optimizer)
+    return optimizer
