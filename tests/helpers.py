@@ -59,3 +59,31 @@ def trained_digits_classifier():
 
 def accuracy(model, x, y):
     return float(np.mean(np.argmax(model(x, training=False), -1) == y))
+
+
+# Runs `absl.app.run(train_main.main)` once per bad command line inside ONE process (importing
+# TensorFlow once instead of once per case), exactly as `python train_main.py ARGS` would,
+# recording the exit status, stderr, and any exception that escaped (which would print a
+# traceback).
+BAD_FLAGS_DRIVER = """
+import contextlib, io, json, sys
+from absl import app, flags
+import flags as rat_flags
+import train_main
+rat_flags.define_flags()
+flags.adopt_module_key_flags(rat_flags)
+results = []
+for argv in json.loads(sys.argv[1]):
+    flags.FLAGS.unparse_flags()
+    err, code, escaped = io.StringIO(), None, None
+    with contextlib.redirect_stderr(err):
+        try:
+            app.run(train_main.main, argv=["train_main.py", *argv])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code
+        except BaseException as exc:  # would be a traceback in the real script
+            escaped = repr(exc)
+    results.append({"code": code, "stderr": err.getvalue(), "escaped": escaped})
+print(json.dumps(results))
+"""

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import flags as rat_flags
 import train_main
+from helpers import BAD_FLAGS_DRIVER
 from rat_tf import export as export_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,39 +212,13 @@ BAD_FLAGS = [
     (["unexpected"], "unexpected arguments: unexpected"),
 ]
 
-# Runs `absl.app.run(train_main.main)` once per bad command line inside ONE process (importing
-# TensorFlow once instead of once per case), exactly as `python train_main.py ARGS` would,
-# recording the exit status, stderr, and any exception that escaped (which would print a
-# traceback).
-_DRIVER = """
-import contextlib, io, json, sys
-from absl import app, flags
-import flags as rat_flags
-import train_main
-rat_flags.define_flags()
-flags.adopt_module_key_flags(rat_flags)
-results = []
-for argv in json.loads(sys.argv[1]):
-    flags.FLAGS.unparse_flags()
-    err, code, escaped = io.StringIO(), None, None
-    with contextlib.redirect_stderr(err):
-        try:
-            app.run(train_main.main, argv=["train_main.py", *argv])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code
-        except BaseException as exc:  # would be a traceback in the real script
-            escaped = repr(exc)
-    results.append({"code": code, "stderr": err.getvalue(), "escaped": escaped})
-print(json.dumps(results))
-"""
 
 
 def test_bad_flags_fail_with_a_usage_message(tmp_path):
     cases = [argv + [f"--model_dir={tmp_path / str(i)}"] if argv != ["unexpected"] else argv
              for i, (argv, _) in enumerate(BAD_FLAGS)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, json.dumps(cases)], cwd=REPO,
+    driver = subprocess.Popen([sys.executable, "-c", BAD_FLAGS_DRIVER, json.dumps(cases)], cwd=REPO,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # And one real process, for the exit status the shell sees.
     script = run_cli("--epsilon=2")

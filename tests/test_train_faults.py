@@ -26,6 +26,7 @@ import pytest
 
 import flags as rat_flags
 import train_main
+from helpers import BAD_FLAGS_DRIVER
 from rat_tf import export as export_lib
 from rat_tf import fault_tolerance
 
@@ -188,31 +189,6 @@ def test_read_only_directories_are_usage_errors(tmp_path):
         locked.chmod(0o700)
 
 
-# Runs `absl.app.run(train_main.main)` once per bad command line inside ONE process (importing
-# TensorFlow once), as `python train_main.py ARGS` would, recording the exit status, stderr
-# and any exception that escaped (which would print a traceback).
-_DRIVER = """
-import contextlib, io, json, sys
-from absl import app, flags
-import flags as rat_flags
-import train_main
-rat_flags.define_flags()
-flags.adopt_module_key_flags(rat_flags)
-results = []
-for argv in json.loads(sys.argv[1]):
-    flags.FLAGS.unparse_flags()
-    err, code, escaped = io.StringIO(), None, None
-    with contextlib.redirect_stderr(err):
-        try:
-            app.run(train_main.main, argv=["train_main.py", *argv])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code
-        except BaseException as exc:  # would be a traceback in the real script
-            escaped = repr(exc)
-    results.append({"code": code, "stderr": err.getvalue(), "escaped": escaped})
-print(json.dumps(results))
-"""
 
 
 def _npz(path, **changes):
@@ -269,7 +245,7 @@ def test_bad_input_fails_with_one_line_and_no_traceback(tmp_path):
     argvs = [[*TINY, "--train_steps=1", *argv] for argv, _ in cases]
     argvs = [a if any(x.startswith("--model_dir") for x in a) else
              a + [f"--model_dir={tmp_path / 'runs' / str(i)}"] for i, a in enumerate(argvs)]
-    driver = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(argvs)], cwd=REPO,
+    driver = subprocess.run([sys.executable, "-c", BAD_FLAGS_DRIVER, json.dumps(argvs)], cwd=REPO,
                             env=ENV, capture_output=True, text=True, timeout=300)
     assert driver.returncode == 0, driver.stderr[-3000:]
     results = json.loads(driver.stdout.strip().splitlines()[-1])
