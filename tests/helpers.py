@@ -87,3 +87,13 @@ for argv in json.loads(sys.argv[1]):
     results.append({"code": code, "stderr": err.getvalue(), "escaped": escaped})
 print(json.dumps(results))
 """
+
+
+def h5_arrays(path):
+    """Every dataset in an HDF5 file (a Keras weights checkpoint), by name."""
+    import h5py
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+    return arrays

@@ -9,10 +9,11 @@ import os
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 
 from rat_tf import fault_tolerance
+
+from helpers import h5_arrays
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,14 +30,6 @@ result = train_main.run(rat_flags.config_from_flags(flag_values))
 print("RESULT", json.dumps({"determinism": tf_config.is_op_determinism_enabled(),
                             "steps": result.trained_steps}))
 """
-
-
-def h5_arrays(path):
-    arrays = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
-                     if isinstance(obj, h5py.Dataset) else None)
-    return arrays
 
 
 def test_two_deterministic_runs_from_one_seed_have_identical_weights(tmp_path):

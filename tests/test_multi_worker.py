@@ -15,13 +15,13 @@ import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import flags as rat_flags
 import train_main
+from helpers import h5_arrays
 from absl import flags
 from rat_tf import export as export_lib
 
@@ -81,14 +81,6 @@ def run_workers(argvs, tmp_path, deadline_s=DEADLINE_S):
         results.append((p.returncode, out.read(), err.read(), p.pid, tmpdir))
         out.close(), err.close()
     return results
-
-
-def h5_arrays(path):
-    arrays = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
-                     if isinstance(obj, h5py.Dataset) else None)
-    return arrays
 
 
 def csv_rows(model_dir):

@@ -20,13 +20,12 @@ import time
 
 from absl import app
 from absl import flags
-import h5py
 import numpy as np
 import pytest
 
 import flags as rat_flags
 import train_main
-from helpers import BAD_FLAGS_DRIVER
+from helpers import h5_arrays, BAD_FLAGS_DRIVER
 from rat_tf import export as export_lib
 from rat_tf import fault_tolerance
 
@@ -63,14 +62,6 @@ def last_line(text):
 def csv_epochs(model_dir):
     with open(os.path.join(model_dir, train_main.METRICS_CSV), newline="") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
-
-
-def h5_arrays(path):
-    arrays = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
-                     if isinstance(obj, h5py.Dataset) else None)
-    return arrays
 
 
 def backup_record(model_dir):
