@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import csv
 import dataclasses
+import importlib.util
 import json
 import os
 import re
@@ -140,11 +141,7 @@ class _CSVLogger(keras.callbacks.CSVLogger):
 
 def _tensorboard_installed() -> bool:
     # tf.summary.scalar, which keras.callbacks.TensorBoard writes with, lives in tensorboard.
-    try:
-        import tensorboard  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 class _StopAfterSteps(keras.callbacks.Callback):
@@ -246,6 +243,8 @@ def prepare(config: rat_flags.TrainConfig) -> Setup:
     with flag_errors("lr_boundaries", ",".join(f"{b:g}" for b in optim.lr_boundaries),
                       ValueError):
         boundaries = schedules.resolve_boundaries(optim.lr_boundaries, total_steps)
+    with flag_errors("epsilon_warmup", optim.epsilon_warmup, ValueError):
+        warmup_steps = schedules.resolve_warmup(optim.epsilon_warmup, total_steps, data_epoch)
     with flag_errors("export_dir", run_cfg.export_dir, export_lib.ExportError):
         export_lib.check_export_target(export_target)
 
@@ -277,7 +276,7 @@ def prepare(config: rat_flags.TrainConfig) -> Setup:
                 classifier, method_cfg.method, seed=run_cfg.seed,
                 weight_decay=optim.weight_decay, eval_pgd_steps=config.eval.eval_pgd_steps,
                 eval_epsilon=config.eval.eval_epsilon, eval_step_size=config.eval.eval_step_size,
-                num_classes=data.num_classes, **method_cfg.kwargs())
+                num_classes=data.num_classes, epsilon_warmup=warmup_steps, **method_cfg.kwargs())
         optimizer = precision_lib.loss_scaled(_build_optimizer(optim, boundaries),
                                               config.model.precision)
         model.compile(optimizer=optimizer, metrics=["accuracy"])
@@ -398,6 +397,7 @@ def export(setup: Setup, metrics: dict[str, float]) -> str:
         "trained_steps": int(model.optimizer.iterations.numpy()),
         "total_steps": setup.total_steps,
         "lr_boundaries": setup.lr_boundaries,
+        "epsilon_warmup_steps": model.epsilon_warmup,
         "test_metrics": {**metrics, "pgd_steps": config.eval.eval_pgd_steps,
                          "num_test_examples": data.num_test},
         "config": config.to_dict(),

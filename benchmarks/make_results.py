@@ -200,7 +200,7 @@ def reading(rows: dict[str, dict[str, Any]]) -> list[str]:
             f"({_diff(rat['attacks']['pgd'], sat['attacks']['pgd'])}) under {pgd_label}, worst case {fmt(rat['worst_case'])} vs "
             f"{fmt(sat['worst_case'])} ({_diff(rat['worst_case'], sat['worst_case'])}) points.")
         strongest = {r["name"]: min(r["attacks"], key=r["attacks"].get) for r in (sat, rat)}
-        out.append(f"- **Strongest single attack.** " + "; ".join(
+        out.append("- **Strongest single attack.** " + "; ".join(
             f"{name}: {names[k]} ({fmt(rows[name]['attacks'][k])})" for name, k in strongest.items()) + ".")
         if sat["clean"] < 50.0 <= rat["clean"]:
             out.append(f"- **Caveat.** SAT had barely left the chance plateau when its budget ended (clean "

@@ -222,6 +222,14 @@ def _check_arch(name: str) -> bool:
     return True
 
 
+def _check_epsilon_warmup(value: str) -> bool:
+    try:
+        schedules.parse_warmup(value)
+    except ValueError as err:
+        raise flags.ValidationError(str(err)) from None
+    return True
+
+
 def _check_lr_boundaries(values: list[str]) -> bool:
     for value in values:
         try:
@@ -330,6 +338,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "Steps where the learning rate is divided by 10: a value in (0, 1) is a fraction of the "
         "training steps, an integer >= 1 an absolute step. Default: the paper's 30k and 45k of "
         "80k, as fractions, so any length keeps the shape. Empty: constant.", **fv)
+    flags.DEFINE_string(
+        "epsilon_warmup", "0",
+        "Ramp the training attack's epsilon (and step size) linearly from 0 over this many "
+        "steps, for every method: an integer number of steps, a fraction in (0, 1) of the "
+        "training steps, or epochs written as e.g. 2epochs. 0: no warm-up (the paper).", **fv)
     flags.DEFINE_float("momentum", 0.9, "SGD momentum.", **fv)
     flags.DEFINE_float("weight_decay", 2e-4,
                        "Coupled L2 weight decay (0.5 * wd * sum(w^2) added to the loss).", **fv)
@@ -381,6 +394,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     register("epochs", lambda v: v is None or (math.isfinite(v) and v > 0), "epochs must be > 0")
     register("learning_rate", lambda v: math.isfinite(v) and v > 0, "learning_rate must be > 0")
     register("lr_boundaries", _check_lr_boundaries, "bad learning-rate boundary")
+    register("epsilon_warmup", _check_epsilon_warmup, "bad epsilon warm-up")
     register("momentum", lambda v: 0.0 <= v < 1.0, "momentum must be in [0, 1)")
     register("weight_decay", lambda v: math.isfinite(v) and v >= 0.0, "weight_decay must be >= 0")
     register("model_dir", lambda v: v is None or bool(v.strip()), "model_dir must not be empty")
@@ -461,6 +475,7 @@ class OptimConfig:
     lr_boundaries: tuple[float, ...] = schedules.PAPER_BOUNDARY_FRACTIONS
     momentum: float = 0.9
     weight_decay: float = 2e-4
+    epsilon_warmup: str = "0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -617,7 +632,8 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfi
                           epochs=epochs, steps_per_epoch=f.steps_per_epoch,
                           learning_rate=f.learning_rate,
                           lr_boundaries=tuple(float(b) for b in f.lr_boundaries),
-                          momentum=f.momentum, weight_decay=f.weight_decay),
+                          momentum=f.momentum, weight_decay=f.weight_decay,
+                          epsilon_warmup=f.epsilon_warmup.strip()),
         eval=EvalConfig(eval_epsilon=float(eval_epsilon), eval_step_size=float(eval_step_size),
                         eval_pgd_steps=f.eval_pgd_steps, validation_freq=f.validation_freq),
         run=RunConfig(seed=f.seed, deterministic=f.deterministic, strategy=f.strategy,

@@ -15,6 +15,7 @@ not decrease; two that round to the same step (very short runs) divide by 100 th
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Optional, Sequence
 
 import keras
@@ -160,3 +161,53 @@ def total_train_steps(*, train_steps: Optional[int], epochs: Optional[float],
 def num_keras_epochs(total_steps: int, steps_per_epoch: int) -> int:
     """Keras epochs (of `steps_per_epoch` steps) needed to run `total_steps` steps."""
     return int(math.ceil(total_steps / steps_per_epoch))
+
+
+_EPOCHS_SUFFIX = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*epochs?\s*$")
+
+
+def parse_warmup(text: str) -> tuple[str, float]:
+    """Parses an epsilon warm-up length: ("steps", n), ("fraction", f) or ("epochs", e).
+
+    Accepted: an integer >= 0 (steps; 0 is no warm-up), a fraction in (0, 1) of the training
+    steps, or a number of epochs written with the suffix "epochs" (e.g. "2epochs", "0.5epoch").
+
+    Raises:
+      ValueError: on anything else, with a message saying what is allowed.
+    """
+    value = str(text).strip()
+    allowed = ("an integer number of steps >= 0, a fraction in (0, 1) of the training steps, or "
+               "a number of epochs such as 2epochs")
+    match = _EPOCHS_SUFFIX.match(value.lower())
+    if match:
+        epochs = float(match.group(1))
+        if not (math.isfinite(epochs) and epochs > 0):
+            raise ValueError(f"epsilon warm-up {value!r} must be {allowed}")
+        return "epochs", epochs
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"epsilon warm-up {value!r} must be {allowed}") from None
+    if 0.0 < number < 1.0:
+        return "fraction", number
+    if number >= 0.0 and math.isfinite(number) and number == int(number):
+        return "steps", float(int(number))
+    raise ValueError(f"epsilon warm-up {value!r} must be {allowed}")
+
+
+def resolve_warmup(text: str, total_steps: int, steps_per_data_epoch: int) -> int:
+    """The epsilon warm-up in training steps (see `parse_warmup` for the accepted forms).
+
+    Args:
+      text: the warm-up length as given (flag value).
+      total_steps: training steps of the run (fractions are of this).
+      steps_per_data_epoch: steps in one pass over the training data (epochs are of this).
+
+    Returns:
+      Steps >= 0; a fraction or an epoch count rounds to at least 1 step.
+    """
+    kind, value = parse_warmup(text)
+    if kind == "steps":
+        return int(value)
+    base = total_steps if kind == "fraction" else steps_per_data_epoch
+    return max(1, int(round(value * base)))

@@ -44,9 +44,11 @@ def weights_of(model):
 
 def test_train_export_reload(tmp_path):
     model_dir = str(tmp_path / "run")
-    result = train_main.run(make_config("--train_steps=6", f"--model_dir={model_dir}"))
+    result = train_main.run(make_config("--train_steps=6", "--epsilon_warmup=0.5",
+                                        f"--model_dir={model_dir}"))
 
     assert result.trained_steps == 6
+    assert result.model.epsilon_warmup == 3   # half of the 6 steps
     assert set(result.metrics) == {"clean_accuracy", "clean_loss", "pgd_accuracy"}
     assert 0.0 <= result.metrics["pgd_accuracy"] <= 1.0
     assert result.export_path == os.path.abspath(os.path.join(model_dir, "export"))
@@ -69,6 +71,7 @@ def test_train_export_reload(tmp_path):
     assert metadata["method"] == "rat"
     assert metadata["arch"] == "small_cnn"
     assert metadata["trained_steps"] == 6
+    assert metadata["epsilon_warmup_steps"] == 3
     assert metadata["config"] == json.loads(json.dumps(result.config.to_dict()))
     assert metadata["test_metrics"]["pgd_accuracy"] == pytest.approx(
         result.metrics["pgd_accuracy"])

@@ -64,7 +64,7 @@ def test_paper_cifar_setting():
     assert dataclasses.asdict(cfg.optim) == {
         "optimizer": "sgd", "batch_size": 128, "train_steps": 80_000, "epochs": None,
         "steps_per_epoch": None, "learning_rate": 0.1, "lr_boundaries": (0.375, 0.5625),
-        "momentum": 0.9, "weight_decay": 2e-4}
+        "momentum": 0.9, "weight_decay": 2e-4, "epsilon_warmup": "0"}
     assert cfg.eval.eval_epsilon == 8 / 255 and cfg.eval.eval_step_size == 2 / 255
 
 
@@ -133,6 +133,10 @@ def test_explicit_values_override_auto():
     (["--lr_boundaries=0.5,abc"], "not a number"),
     (["--lr_boundaries=1.5"], "fraction in (0, 1)"),
     (["--momentum=1"], "momentum"),
+    (["--epsilon_warmup=-3"], "epsilon warm-up '-3' must be an integer number of steps"),
+    (["--epsilon_warmup=1.5"], "a fraction in (0, 1)"),
+    (["--epsilon_warmup=two epochs"], "such as 2epochs"),
+    (["--epsilon_warmup=0epochs"], "epsilon warm-up"),
     (["--augment=maybe"], "--augment"),
     (["--strategy=horovod"], "--strategy"),
     (["--tpu=grpc://1.2.3.4:8470"], "--strategy=tpu"),

@@ -107,3 +107,17 @@ def test_training_length():
             schedules.total_train_steps(steps_per_epoch=10, **kwargs)
     assert schedules.num_keras_epochs(80_000, 390) == 206
     assert schedules.num_keras_epochs(220, 11) == 20
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0", 0), ("250", 250), (" 7 ", 7), ("0.25", 250), ("0.0001", 1),
+    ("2epochs", 60), ("0.5epoch", 15), ("1e0 Epochs", 30),
+])
+def test_resolve_warmup(text, expected):
+    assert schedules.resolve_warmup(text, total_steps=1000, steps_per_data_epoch=30) == expected
+
+
+@pytest.mark.parametrize("text", ["-1", "1.5", "abc", "0epochs", "-2epochs", "nan", "inf", ""])
+def test_resolve_warmup_rejects(text):
+    with pytest.raises(ValueError, match="epsilon warm-up"):
+        schedules.resolve_warmup(text, total_steps=1000, steps_per_data_epoch=30)
