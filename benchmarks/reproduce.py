@@ -445,6 +445,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"no run matches {args.only!r}; runs: {', '.join(r.name for r in RUNS)}", file=sys.stderr)
         return 2
     plans = [plan(r, budget, args.runs_dir) for r in selected]
+    return run_plans(plans, args)
+
+
+def run_plans(plans: list[Plan], args: argparse.Namespace) -> int:
+    """Lists (--list / --dry_run) or executes the plans in order, skipping those with a row.
+
+    args: results, list, dry_run and deadline as parsed by `parse_args`.
+    """
     done = done_keys(read_rows(args.results))
     if args.list or args.dry_run:
         for p in plans:
@@ -475,7 +483,6 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"worst {row['worst_case']:.1f} (train {row['train_seconds']:.0f} s, eval "
               f"{row['eval_seconds']:.0f} s)", flush=True)
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,114 @@
+"""Resumable runner for the study beyond the paper (issue 9): end points with hard labels in RAT.
+
+RAT trains on n * m points drawn from the adversarial region with distance-aware soft labels.
+The study generalises it with `end_point_fraction` (that fraction of the training points are the
+PGD end points x'_e with hard labels: 0 is the paper's RAT, 1 is SAT) and `smooth_from_scale`
+(DLS only beyond the scale s0), and compares it with SAT (with and without an epsilon warm-up)
+and the paper's RAT over several seeds, each model evaluated through its SavedModel with the
+full suite (the headline is the per-example worst case).
+
+Same machinery as `benchmarks/reproduce.py` (train_main.py and evaluate_main.py subprocesses,
+one JSON line per finished run, resumable, `--only`, `--list`, `--dry_run`, `--deadline`,
+`--code_dir`), its own results file (`benchmarks/results/study.jsonl`) and model directories
+(`runs/study/`). Runs are listed in priority order: the three main configurations for seed 0,
+then seed 1, then seed 2, then the rest of the grid, then CIFAR-10.
+
+    python benchmarks/study.py --list
+    python benchmarks/study.py --deadline=21:00          # run what is missing, in order
+    python benchmarks/study.py --only='^mnist-(sat-warm|rat)-seed0$'
+    python benchmarks/make_results.py                     # docs/RESULTS.md, study section included
+
+Budget (issue 9, "MNIST as above"): the first 30,000 MNIST training images x 5 epochs (1,170
+steps of 128), eps 0.3, K = 10, step 0.075, small_cnn, Adam 1e-3 (divided by 10 at 75%).
+Evaluation on the first 500 test images: FGSM, PGD-20, CW-inf 30, APGD-CE 50, APGD-T 50 x 3
+targets, Square 1,000 queries, NAttack 20 x 50 on 100 images. CIFAR-10 uses the CIFAR budget of
+reproduce.py's cpu-quick preset (what the reproduction ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Any, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import reproduce  # noqa: E402
+
+RESULTS = os.path.join(reproduce.REPO, "benchmarks", "results", "study.jsonl")
+RUNS_DIR = os.path.join(reproduce.REPO, "runs", "study")
+
+EVAL = dict(eval_examples=500, pgd_steps=20, cw_steps=30, apgd_steps=50, apgd_targets=3,
+            square_queries=1000, nattack_examples=100, nattack_iterations=20, nattack_population=50)
+BUDGETS: dict[str, dict[str, Any]] = {
+    "mnist": dict(mnist_epochs=5.0, cifar_epochs=None, max_train_examples=30_000, steps_per_epoch=117,
+                  **EVAL),
+    "cifar10": dict(reproduce.PRESETS["cpu-quick"], mnist_epochs=None, **EVAL),
+}
+SEEDS = (0, 1, 2)
+WARMUP = "1epochs"   # SAT's warm-up: the first of the 5 epochs
+
+# name -> (method, overrides). end_point_fraction e, smooth_from_scale s0.
+CONFIGS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "sat": ("sat", ()),
+    "sat-warm": ("sat", (("epsilon_warmup", WARMUP),)),
+    "rat": ("rat", ()),
+}
+for _e in ("0.25", "0.5", "0.75"):
+    for _s in ("0", "1"):
+        CONFIGS[f"rat-e{_e}-s{_s}"] = ("rat", (("end_point_fraction", _e), ("smooth_from_scale", _s)))
+MAIN = ("sat-warm", "rat", "rat-e0.5-s0")     # the prototype's candidate is e = 0.5, s0 = 0
+CANDIDATE = "rat-e0.5-s0"
+
+
+def _runs() -> list[reproduce.Run]:
+    order = [(config, seed) for seed in SEEDS for config in MAIN]
+    order += [(config, seed) for seed in SEEDS for config in CONFIGS if config not in MAIN]
+    runs = [reproduce.Run(f"mnist-{config}-seed{seed}", "mnist", CONFIGS[config][0], ("study-mnist",),
+                          CONFIGS[config][1], seed) for config, seed in order]
+    for seed in (0, 1):
+        for config in ("sat", "rat", CANDIDATE):
+            runs.append(reproduce.Run(f"cifar10-{config}-seed{seed}", "cifar10", CONFIGS[config][0],
+                                      ("study-cifar10",), CONFIGS[config][1], seed))
+    return runs
+
+
+RUNS = _runs()
+
+
+def config_of(name: str) -> str:
+    """'mnist-rat-e0.5-s0-seed1' -> 'rat-e0.5-s0'."""
+    return re.sub(r"^[a-z0-9]+-(.*)-seed\d+$", r"\1", name)
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--only", default=None, help="regex on run names (re.search)")
+    parser.add_argument("--list", action="store_true", help="print the runs and whether they are done")
+    parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("--results", default=RESULTS, help="the JSON-lines results file")
+    parser.add_argument("--runs_dir", default=RUNS_DIR, help="model directories (not committed)")
+    parser.add_argument("--code_dir", default=reproduce.REPO,
+                        help="run train_main.py / evaluate_main.py from this checkout or snapshot")
+    parser.add_argument("--deadline", default=None,
+                        help="UTC time HH:MM: start no new run after it (a started run is not stopped)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    reproduce.CODE_DIR = os.path.abspath(args.code_dir)
+    args.results, args.runs_dir = os.path.abspath(args.results), os.path.abspath(args.runs_dir)
+    selected = [r for r in RUNS if args.only is None or re.search(args.only, r.name)]
+    if not selected:
+        print(f"no run matches {args.only!r}; runs: {', '.join(r.name for r in RUNS)}", file=sys.stderr)
+        return 2
+    plans = [reproduce.plan(r, BUDGETS[r.dataset], args.runs_dir) for r in selected]
+    return reproduce.run_plans(plans, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
