@@ -10,6 +10,7 @@ ART's `AdversarialTrainerMadryPGD` on the MNIST-size model with the same batch a
 and prints our SAT images/second over ART's.
 
 Usage: python benchmarks/step_cost.py [--repeats 5] [--steps 3] [--methods st,sat,rat]
+       (rat_e0.5 in --methods: RAT with --end_point_fraction=0.5, issue 9's candidate)
 The last line is `rat_over_sat=<ratio>` for the CIFAR-size case.
 """
 
@@ -35,10 +36,13 @@ SIZES = {"mnist": ((28, 28, 1), 0.3, 0.075), "cifar": ((32, 32, 3), 8 / 255, 2 /
 
 
 def build_model(method, shape, epsilon, step_size, num_steps, num_samples, jit_compile="auto"):
+    """`method` is a method name, or rat_e<fraction> for RAT with that end_point_fraction."""
     keras.utils.set_random_seed(0)
     classifier = architectures.build("small_cnn", shape, 10)
-    params = methods.METHODS[method].hyperparameters()
     wanted = dict(epsilon=epsilon, step_size=step_size, num_steps=num_steps, num_samples=num_samples)
+    if method.startswith("rat_e"):
+        method, wanted["end_point_fraction"] = "rat", float(method[len("rat_e"):])
+    params = methods.METHODS[method].hyperparameters()
     model = rat_tf.RATModel(classifier, method, **{k: v for k, v in wanted.items() if k in params})
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
                   jit_compile=jit_compile)

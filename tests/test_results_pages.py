@@ -1,0 +1,68 @@
+"""benchmarks/make_results.py: the study summary and its generated verdict (synthetic rows)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+
+import make_results  # noqa: E402
+import study  # noqa: E402
+
+
+def row(name, clean, worst, pgd, cost=1000.0):
+    return {"name": name, "clean": clean, "worst_case": worst, "attacks": {"pgd": pgd},
+            "seconds_per_1000_steps": cost, "train_seconds": 1.0, "finished_at": "t", "git_commit": "c" * 12,
+            "commands": {"train": "python train_main.py", "evaluate": "python evaluate_main.py"}}
+
+
+def summary_of(rows):
+    return make_results.study_summary({r["name"]: r for r in rows}, "mnist")
+
+
+def test_study_runs_are_named_by_config_and_seed():
+    names = [r.name for r in study.RUNS]
+    assert len(names) == len(set(names))
+    assert names[:3] == ["mnist-sat-warm-seed0", "mnist-rat-seed0", "mnist-rat-e0.5-s0-seed0"]
+    assert study.config_of("mnist-rat-e0.5-s0-seed2") == "rat-e0.5-s0"
+    overrides = {r.name: dict(r.overrides) for r in study.RUNS}
+    assert overrides["mnist-rat-e0.75-s1-seed1"] == {"end_point_fraction": "0.75", "smooth_from_scale": "1"}
+    assert overrides["mnist-sat-warm-seed0"] == {"epsilon_warmup": "1epochs"}
+
+
+def test_summary_statistics_and_collapse_count():
+    s = summary_of([row("mnist-sat-warm-seed0", 90.0, 60.0, 70.0, 1000.0),
+                    row("mnist-sat-warm-seed1", 11.0, 11.0, 11.0, 1000.0),
+                    row("mnist-rat-e0.5-s0-seed0", 97.0, 80.0, 82.0, 1200.0)])
+    sat = s["sat-warm"]
+    assert sat["clean"] == [90.0, 11.0] and len(sat["trained"]) == 1
+    assert sat["gap"] == [10.0, 0.0]
+    mean, sd, low, high = make_results._stats(sat["worst"])
+    assert (mean, low, high) == (35.5, 11.0, 60.0)
+    assert abs(sd - 34.648232278140824) < 1e-9        # sample standard deviation of 60 and 11
+    assert s["rat"]["runs"] == []
+
+
+def test_verdict_needs_non_overlapping_seed_ranges():
+    rows = [row("mnist-rat-e0.5-s0-seed0", 97.0, 84.0, 85.0), row("mnist-rat-e0.5-s0-seed1", 96.0, 86.0, 87.0),
+            row("mnist-sat-warm-seed0", 93.0, 75.0, 76.0), row("mnist-sat-warm-seed1", 92.0, 83.0, 84.0),
+            row("mnist-rat-seed0", 98.0, 60.0, 90.0), row("mnist-rat-seed1", 98.0, 85.0, 95.0)]
+    text = "\n".join(make_results.study_verdict(summary_of(rows), "rat-e0.5-s0", ["sat-warm", "rat", "sat"]))
+    assert "vs sat-warm** (worst case, 2 vs 2 seed(s)): mean 85.0 vs 79.0 (+6.0 points); **beats it" in text
+    assert "worst seed 84.0 > best seed 83.0" in text
+    assert "rat-e0.5-s0 vs rat** (worst case, 2 vs 2 seed(s)): mean 85.0 vs 72.5" in text
+    assert "the seed ranges overlap (84.0–86.0 vs 60.0–85.0)" in text
+    assert "sat has no finished run yet" in text
+
+
+def test_verdict_with_one_seed_makes_no_claim():
+    rows = [row("mnist-rat-e0.5-s0-seed0", 97.0, 84.0, 85.0), row("mnist-sat-warm-seed0", 93.0, 10.0, 10.0)]
+    (line,) = make_results.study_verdict(summary_of(rows), "rat-e0.5-s0", ["sat-warm"])
+    assert "too few seeds to tell from noise" in line and "beats" not in line
+
+
+def test_study_section_renders_finished_and_missing_runs():
+    lines = make_results.study_section([row("mnist-rat-seed0", 98.0, 60.0, 90.0)], "study.jsonl")
+    text = "\n".join(lines)
+    assert "| rat | 1 | 1/1 | 98.0 | **60.0** | 30.0 |" in text
+    assert "| sat-warm | 0 | | not yet run | | | |" in text
+    assert "## cifar10: no finished run yet" in text
