@@ -21,6 +21,7 @@ from typing import Any, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import reproduce  # noqa: E402
+import figures  # noqa: E402
 import study  # noqa: E402
 
 REPO = reproduce.REPO
@@ -502,6 +503,42 @@ def study_verdict(summary: "OrderedDict[str, dict[str, Any]]", candidate: str, b
     return out
 
 
+def figures_section(payload: dict[str, Any]) -> list[str]:
+    """The Fig. 3-5 analogues: images (paths relative to docs/) and the numbers behind them."""
+    models = payload["models"]
+    labels = list(models)
+    n = payload["sweep_examples"]
+    lines = ["# Fig. 3-5 analogues (MNIST, the study's seed-0 models)", "",
+             f"From `benchmarks/figures.py` (`evaluate_main.py --attacks=none --gaps --sweep_steps --sweep_epsilon` "
+             f"on the first {n} test and {n} training images of each export; PGD with random start, step eps/4). "
+             f"Models: the study's budget (see below). Hardware: {payload['hardware']}; commit "
+             f"{payload['git_commit'][:12]}.", ""]
+    for key, title in (("fig3", "Fig. 3: train vs test"), ("fig4", "Fig. 4: PGD iterations"),
+                       ("fig5", "Fig. 5: epsilon")):
+        path = payload["figures"][key]
+        lines += [f"![{title}]({os.path.relpath(os.path.join(REPO, path), os.path.join(REPO, 'docs'))})", ""]
+    lines += ["| model | train clean | test clean | clean gap | train PGD-10 | test PGD-10 | PGD gap |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for label in labels:
+        g = models[label]["gaps"]
+        lines.append(f"| {label} | " + " | ".join(fmt(100 * g[k], 1) for k in (
+            "train_clean", "test_clean", "clean_gap", "train_pgd", "test_pgd", "pgd_gap")) + " |")
+    steps = sorted({int(k) for m in labels for k in models[m]["sweep_steps"]["accuracy"]})
+    lines += ["", "PGD accuracy (%) against iterations K:", "",
+              "| model | " + " | ".join(f"K={k}" for k in steps) + " |", "|---|" + "---:|" * len(steps)]
+    for label in labels:
+        acc = {int(k): v for k, v in models[label]["sweep_steps"]["accuracy"].items()}
+        lines.append(f"| {label} | " + " | ".join(fmt(100 * acc[k], 1) if k in acc else "–" for k in steps) + " |")
+    eps = sorted({float(k) for m in labels for k in models[m]["sweep_epsilon"]["accuracy"]})
+    lines += ["", "PGD-10 accuracy (%) against epsilon:", "",
+              "| model | " + " | ".join(f"{e:.3g}" for e in eps) + " |", "|---|" + "---:|" * len(eps)]
+    for label in labels:
+        acc = {float(k): v for k, v in models[label]["sweep_epsilon"]["accuracy"].items()}
+        lines.append(f"| {label} | " + " | ".join(fmt(100 * acc[e], 1) if e in acc else "–" for e in eps) + " |")
+    lines += ["", "Commands:", "", "```bash", *[models[m]["command"] for m in labels], "```", ""]
+    return lines
+
+
 def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]:
     rows = {r["name"]: r for r in rows_all}   # a later row of the same name wins
     lines = ["# Beyond the paper: end points with hard labels in RAT (issue 9)", "",
@@ -580,10 +617,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=reproduce.RESULTS)
     parser.add_argument("--study_results", default=study.RESULTS)
+    parser.add_argument("--figures", default=figures.RESULTS)
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "RESULTS.md"))
     args = parser.parse_args(argv)
     rows = reproduce.read_rows(args.results)
     text = render(rows, os.path.relpath(args.results, REPO))
+    if os.path.exists(args.figures):
+        with open(args.figures, encoding="utf-8") as f:
+            text += "\n" + "\n".join(figures_section(json.load(f)))
     text += "\n" + "\n".join(study_section(reproduce.read_rows(args.study_results),
                                             os.path.relpath(args.study_results, REPO)))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -66,3 +66,28 @@ def test_study_section_renders_finished_and_missing_runs():
     assert "| rat | 1 | 1/1 | 98.0 | **60.0** | 30.0 |" in text
     assert "| sat-warm | 0 | | not yet run | | | |" in text
     assert "## cifar10: no finished run yet" in text
+
+
+def synthetic_figures_models():
+    def curve(values):
+        return {str(k): v for k, v in values.items()}
+    return {label: {"gaps": {"train_clean": 0.99, "test_clean": 0.98, "clean_gap": 0.01, "train_pgd": 0.7 + d,
+                             "test_pgd": 0.6 + d, "pgd_gap": 0.1},
+                    "sweep_steps": {"accuracy": curve({0: 0.98, 10: 0.65 + d, 100: 0.6 + d})},
+                    "sweep_epsilon": {"accuracy": curve({0.0: 0.98, 0.3: 0.6 + d, 0.6: 0.01})},
+                    "command": f"python evaluate_main.py --name={label}"}
+            for label, d in (("SAT", 0.0), ("RAT", 0.05))}
+
+
+def test_figures_draw_and_section(tmp_path):
+    import figures
+    models = synthetic_figures_models()
+    paths = figures.draw(models, docs=str(tmp_path))
+    for key in ("fig3", "fig4", "fig5"):
+        with open(os.path.join(figures.REPO, paths[key]), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    text = "\n".join(make_results.figures_section(
+        {"models": models, "figures": paths, "sweep_examples": 500, "hardware": "cpu", "git_commit": "abc"}))
+    assert "| RAT | 99.0 | 98.0 | 1.0 | 75.0 | 65.0 | 10.0 |" in text
+    assert "| SAT | 98.0 | 65.0 | 60.0 |" in text       # K = 0, 10, 100
+    assert "| model | 0 | 0.3 | 0.6 |" in text

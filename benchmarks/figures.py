@@ -1,0 +1,168 @@
+"""The paper's Fig. 3-5 analogues (issue 8) from exported models: gaps, PGD steps, epsilon.
+
+For each model (an export of `benchmarks/study.py` or `benchmarks/reproduce.py` that has
+finished), runs `evaluate_main.py --attacks=none --gaps --sweep_steps --sweep_epsilon` on the
+first 500 test (and 500 training) images, once (a finished report is reused), then draws the
+curves of all models into one figure each and writes `benchmarks/results/figures.json`, which
+`benchmarks/make_results.py` turns into a section of docs/RESULTS.md:
+
+  * docs/fig3_gaps.png: train and test accuracy, clean and PGD-10 (the paper's Fig. 3).
+  * docs/fig4_pgd_steps.png: PGD accuracy against the number of PGD iterations 0..100 (Fig. 4).
+  * docs/fig5_epsilon.png: PGD-10 accuracy against epsilon 0..2x the training epsilon (Fig. 5).
+
+    python benchmarks/figures.py                 # every default model that has an export
+    python benchmarks/figures.py --list
+    python benchmarks/figures.py --models='SAT (warm-up)=runs/study/<id>/mnist-sat-warm-seed0/export,...'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import reproduce  # noqa: E402
+import study  # noqa: E402
+
+REPO = reproduce.REPO
+RESULTS = os.path.join(REPO, "benchmarks", "results", "figures.json")
+DOCS = os.path.join(REPO, "docs")
+SWEEP_EXAMPLES = 500
+# (label, runner module, run name): the seed-0 models of the study, then the reproduction's
+# TRADES and AVmixup when they exist at a budget of their own (labelled with it).
+DEFAULT_MODELS = [
+    ("SAT (warm-up)", study, "mnist-sat-warm-seed0"),
+    ("SAT", study, "mnist-sat-seed0"),
+    ("RAT", study, "mnist-rat-seed0"),
+    ("RAT e=0.5", study, "mnist-rat-e0.5-s0-seed0"),
+]
+
+
+def default_exports() -> list[tuple[str, str]]:
+    out = []
+    for label, module, name in DEFAULT_MODELS:
+        run = next(r for r in module.RUNS if r.name == name)
+        p = reproduce.plan(run, module.BUDGETS[run.dataset], module.RUNS_DIR)
+        out.append((label, p.export_dir))
+    return out
+
+
+def sweep(label: str, export_dir: str) -> Optional[dict[str, Any]]:
+    """Runs (or reuses) the sweeps of one export; returns its report or None if not exported."""
+    if not os.path.exists(os.path.join(export_dir, "rat_tf_metadata.json")):
+        return None
+    out_dir = os.path.join(os.path.dirname(export_dir), "figures")
+    report_path = os.path.join(out_dir, "report.json")
+    if not os.path.exists(report_path):
+        cmd = [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}", "--attacks=none",
+               f"--num_examples={SWEEP_EXAMPLES}", f"--sweep_examples={SWEEP_EXAMPLES}", "--sweep_steps",
+               "--sweep_epsilon", "--gaps", "--checks=false", "--seed=0", f"--output_dir={out_dir}",
+               f"--name={label}"]
+        print(f"[{label}] {reproduce.command_text(cmd)}", flush=True)
+        rc, wall, _ = reproduce.run_logged(cmd, os.path.join(os.path.dirname(export_dir), "figures.log"))
+        if rc != 0:
+            print(f"[{label}] failed (exit {rc})", flush=True)
+            return None
+    report = json.load(open(report_path, encoding="utf-8"))
+    report["command"] = reproduce.command_text(
+        [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}", "--attacks=none",
+         f"--num_examples={SWEEP_EXAMPLES}", f"--sweep_examples={SWEEP_EXAMPLES}", "--sweep_steps",
+         "--sweep_epsilon", "--gaps", "--checks=false", "--seed=0", f"--output_dir={out_dir}", f"--name={label}"])
+    return report
+
+
+def draw(models: dict[str, dict[str, Any]], docs: str = DOCS) -> dict[str, str]:
+    """Writes the three figures; returns {figure: path relative to the repository}."""
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from rat_tf.files import atomic_write  # noqa: PLC0415
+
+    def save(fig, name):
+        path = os.path.join(docs, name)
+        fig.tight_layout()
+        atomic_write(path, lambda f: fig.savefig(f, format="png"), mode="wb")
+        plt.close(fig)
+        return os.path.relpath(path, REPO)
+
+    out = {}
+    labels = list(models)
+    fig, ax = plt.subplots(figsize=(6.0, 3.2), dpi=110)
+    bars = [("train_clean", "train clean"), ("test_clean", "test clean"), ("train_pgd", "train PGD-10"),
+            ("test_pgd", "test PGD-10")]
+    width = 0.8 / len(bars)
+    for i, (key, name) in enumerate(bars):
+        ax.bar([j + (i - 1.5) * width for j in range(len(labels))],
+               [100 * models[m]["gaps"][key] for m in labels], width, label=name)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Train vs test (first 500 images each)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    out["fig3"] = save(fig, "fig3_gaps.png")
+    for key, name, xlabel, scale, title in (
+            ("sweep_steps", "fig4_pgd_steps.png", "PGD iterations K", 1.0, "PGD accuracy vs iterations"),
+            ("sweep_epsilon", "fig5_epsilon.png", "epsilon", 1.0, "PGD-10 accuracy vs epsilon")):
+        fig, ax = plt.subplots(figsize=(4.8, 3.2), dpi=110)
+        for label in labels:
+            curve = {float(k): v for k, v in models[label][key]["accuracy"].items()}
+            xs = sorted(curve)
+            ax.plot([x * scale for x in xs], [100 * curve[x] for x in xs], marker="o", ms=3, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        out["fig4" if key == "sweep_steps" else "fig5"] = save(fig, name)
+    return out
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--models", default=None, help="comma list of label=export_dir (default: the study's "
+                        "seed-0 models)")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--results", default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.models:
+        pairs = []
+        for item in args.models.split(","):
+            if "=" not in item:
+                parser.error(f"--models: {item!r} is not label=export_dir")
+            label, path = item.split("=", 1)
+            pairs.append((label.strip(), os.path.abspath(path.strip())))
+    else:
+        pairs = default_exports()
+    if args.list:
+        for label, path in pairs:
+            state = "exported" if os.path.exists(os.path.join(path, "rat_tf_metadata.json")) else "missing"
+            print(f"{label:16s} {state:8s} {os.path.relpath(path, REPO)}")
+        return 0
+    models = {}
+    for label, path in pairs:
+        report = sweep(label, path)
+        if report is not None:
+            models[label] = {"export": os.path.relpath(path, REPO), "gaps": report["gaps"],
+                             "sweep_steps": report["sweep_steps"], "sweep_epsilon": report["sweep_epsilon"],
+                             "command": report["command"], "metadata_method": report.get("method")}
+    if not models:
+        print("no exported model yet; run benchmarks/study.py first", file=sys.stderr)
+        return 1
+    figures = draw(models)
+    payload = {"models": models, "figures": figures, "sweep_examples": SWEEP_EXAMPLES,
+               "hardware": reproduce.hardware(), "git_commit": reproduce.git_commit()}
+    tmp = args.results + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=1, sort_keys=True)
+    os.replace(tmp, args.results)
+    print(f"wrote {', '.join(figures.values())} and {os.path.relpath(args.results, REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
