@@ -828,9 +828,13 @@ def train_dataset(
 ) -> tf.data.Dataset:
     """The training pipeline: shuffle, batch, to float, augment.
 
-    Deterministic for a given `seed`: the shuffle order and the augmentation of
-    every epoch are fixed by it, and each epoch (each new iterator) draws a new
-    order and new crops.
+    Deterministic for a given `seed`. With `repeat=True` (what `train_main.py` uses) the stream
+    is a pure function of the seed and the position in it: data epoch e is shuffled with a seed
+    derived from (seed, e), and batch i is augmented with the stateless seed (seed, i), so every
+    iterator of the dataset yields the same stream. That keeps a run independent of how many
+    iterators Keras makes (under any tf.distribute strategy `fit` first draws from a throwaway
+    one), and `skip(n)` resumes it exactly. With `repeat=False`, each new iterator is a new
+    epoch: a new order and new augmentation, reproducible from the seed (for `fit(epochs=...)`).
 
     Args:
       data: the data set.
@@ -846,15 +850,35 @@ def train_dataset(
     """
     _check_batch_size(batch_size)
     seed = int(seed)
-    ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-    if shuffle:
-        ds = ds.shuffle(len(data.y_train), seed=seed, reshuffle_each_iteration=True)
     if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        # Data epoch e is the permutation drawn with the stateless seed (seed, e): the order does
+        # not depend on the iterator. Batches are gathered from the arrays by index.
+        num = len(data.y_train)
+        images, labels = tf.constant(data.x_train), tf.constant(data.y_train)
+
+        def epoch_order(epoch):
+            order = tf.range(num, dtype=tf.int64)
+            if shuffle:
+                order = tf.random.experimental.stateless_shuffle(
+                    order, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            return tf.data.Dataset.from_tensor_slices(order)
+
+        ds = tf.data.Dataset.counter().flat_map(epoch_order)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(
+            lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        if shuffle:
+            ds = ds.shuffle(len(data.y_train), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if augment:
-        # One stateless seed pair per batch; new pairs each epoch, fixed by `seed`.
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        if repeat:
+            # Stateless seed (seed, batch index): batch i gets the same crops in every iterator.
+            seeds = tf.data.Dataset.counter().map(
+                lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
+        else:
+            # One stateless seed pair per batch; new pairs each epoch, fixed by `seed`.
+            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda xy, s: (augment_batch(to_float(xy[0]), s), tf.cast(xy[1], tf.int32)),
             num_parallel_calls=tf.data.AUTOTUNE)

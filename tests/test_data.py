@@ -539,6 +539,33 @@ def test_train_dataset_repeat():
     assert sorted(labels[:10]) == list(range(10))  # The first epoch is a permutation.
 
 
+def test_repeated_stream_is_a_function_of_the_seed_only():
+    """Every iterator of a repeated training set yields the same stream (Keras under a
+    tf.distribute strategy draws from a throwaway iterator first), and skip(n) resumes it."""
+    d = _tiny_data(n_train=12)
+    ds = data.train_dataset(d, 4, augment=True, seed=5, repeat=True)
+
+    def stream(dataset, n):
+        return [(x.numpy(), y.numpy()) for x, y in dataset.take(n)]
+
+    first = stream(ds, 9)                       # 3 data epochs of 3 batches
+    throwaway = iter(ds)
+    next(throwaway)
+    for (xa, ya), (xb, yb) in zip(first, stream(ds, 9)):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    for (xa, ya), (xb, yb) in zip(first[4:], stream(ds.skip(4), 5)):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    epochs = [np.concatenate([y for _, y in first[3 * e:3 * e + 3]]) for e in range(3)]
+    for order in epochs:
+        assert sorted(order) == list(range(12))        # each data epoch is a permutation
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    # Batch i's augmentation depends on i: the same images in two epochs get different crops.
+    other = stream(data.train_dataset(d, 4, augment=True, seed=6, repeat=True), 3)
+    assert not np.array_equal(np.concatenate([y for _, y in other]), epochs[0])
+
+
 def _all_crops_and_flips(image, padding=4):
     h, w, _ = image.shape
     padded = np.pad(image, ((padding, padding), (padding, padding), (0, 0)))

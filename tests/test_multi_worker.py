@@ -27,7 +27,7 @@ from rat_tf import export as export_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEADLINE_S = 240
-# 12 batches per data epoch: see `reference_run` for why more than a handful.
+# 12 batches per data epoch.
 TINY = ["--max_train_examples=192", "--max_test_examples=48", "--batch_size=16", "--num_steps=2",
         "--eval_pgd_steps=2", "--train_steps=4", "--steps_per_epoch=2"]
 
@@ -88,26 +88,21 @@ def csv_rows(model_dir):
         return list(csv.DictReader(f))
 
 
-def reference_run(model_dir, monkeypatch):
-    """The same flags in this process, one replica, under a one-device MirroredStrategy.
+def reference_run(model_dir):
+    """The same flags in this process: the default strategy, one replica.
 
     Under any tf.distribute strategy Keras 3's `fit` first draws one batch from a throwaway
-    iterator of the training set (`_maybe_symbolic_build`), and `rat_tf.data.train_dataset`
-    reshuffles per iterator (`reshuffle_each_iteration=True`); a run under a strategy therefore
-    sees a different shuffle order than one without (the default strategy). A one-device
-    MirroredStrategy goes through the same Keras code path as the workers. (That throwaway
-    iterator also pre-fetches a few batches; with only a few batches per data epoch it can
-    reach into the next epoch and skip one more order, which is why TINY has 12.)
+    iterator of the training set (`_maybe_symbolic_build`); `rat_tf.data.train_dataset` makes
+    its repeated stream a function of the seed and the position only, so a run without a
+    strategy sees the same batches as the workers together.
     """
-    monkeypatch.setattr(train_main.distribute, "get_strategy",
-                        lambda *a, **k: tf.distribute.MirroredStrategy(["/cpu:0"]))
     flag_values = flags.FlagValues()
     rat_flags.define_flags(flag_values)
     flag_values(["train_main.py", *TINY, f"--model_dir={model_dir}"])
     return train_main.run(rat_flags.config_from_flags(flag_values))
 
 
-def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path, monkeypatch):
+def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path):
     model_dir = tmp_path / "run"
     argv = ["train_main.py", "--strategy=multi_worker", *TINY, f"--model_dir={model_dir}"]
     results = run_workers([argv, argv], tmp_path)
@@ -134,7 +129,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path, 
     assert metadata["trained_steps"] == 4
 
     # The same result as one process with the same global batch and seed.
-    reference = reference_run(tmp_path / "single", monkeypatch)
+    reference = reference_run(tmp_path / "single")
     assert reference.trained_steps == 4
     got = h5_arrays(model_dir / "backup" / "latest.weights.h5")
     want = h5_arrays(tmp_path / "single" / "backup" / "latest.weights.h5")
