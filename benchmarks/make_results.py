@@ -578,6 +578,16 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
             cost = (f"{_stats(e['cost'])[0] / sat_cost_mean:.2f}x" if e["cost"] and sat_cost_mean else "–")
             lines.append(f"| {config} | {len(e['runs'])} | {len(e['trained'])}/{len(e['runs'])} | "
                          f"{_mean_sd(e['clean'])} | **{_mean_sd(e['worst'])}** | {_mean_sd(e['gap'])} | {cost} |")
+        cost_file = os.path.join(REPO, "benchmarks", "results", "step_cost_study.json")
+        if dataset == "mnist" and os.path.exists(cost_file):
+            with open(cost_file, encoding="utf-8") as f:
+                measured = json.load(f)
+            ratios = measured["over_sat"].get("mnist", {})
+            lines += ["", f"Cost per training step on a machine running nothing else (`{measured['command']}`, "
+                      f"{measured['device']}, {measured['cpu_count']} cores, batch {measured['batch_size']}, "
+                      f"K = {measured['num_steps']}, m = {measured['num_samples']}, MNIST size): " +
+                      ", ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items()) +
+                      " of SAT (`rat_e0.5` is RAT with end_point_fraction 0.5)."]
         lines += ["", "### Verdict (generated from the numbers)", "",
                   *study_verdict(summary, study.CANDIDATE, ["sat-warm", "sat", "rat"]), ""]
         done = [e for e in summary.values() if e["runs"]]

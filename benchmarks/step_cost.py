@@ -17,6 +17,7 @@ The last line is `rat_over_sat=<ratio>` for the CIFAR-size case.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -106,6 +107,8 @@ def main():
     parser.add_argument("--methods", default="st,sat,rat")
     parser.add_argument("--sizes", default="mnist,cifar")
     parser.add_argument("--no_art", action="store_true")
+    parser.add_argument("--json_out", default=None,
+                        help="also write the median seconds per step and the ratios to this JSON file")
     parser.add_argument("--jit_compile", default="auto", choices=["auto", "true", "false"],
                         help="XLA for the step (Keras' auto is off on CPU, on for GPUs)")
     args = parser.parse_args()
@@ -154,6 +157,19 @@ def main():
         print(f"sat_over_art={sat_over_art:.2f}")
     final = results.get("cifar", next(iter(results.values())))
     print(f"rat_over_sat={final['rat'] / final['sat']:.3f}")
+    if args.json_out:
+        payload = {"command": "python benchmarks/step_cost.py " + " ".join(sys.argv[1:]),
+                   "batch_size": args.batch_size, "num_steps": args.num_steps, "num_samples": args.num_samples,
+                   "repeats": args.repeats, "steps": args.steps, "cpu_count": os.cpu_count(),
+                   "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+                   "seconds_per_step": {size: {m: t for m, t in row.items() if not m.endswith("_spread")}
+                                        for size, row in results.items()},
+                   "over_sat": {size: {m: t / row["sat"] for m, t in row.items() if not m.endswith("_spread")}
+                                for size, row in results.items()}}
+        tmp = args.json_out + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=1, sort_keys=True)
+        os.replace(tmp, args.json_out)
 
 
 if __name__ == "__main__":
