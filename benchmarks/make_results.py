@@ -523,18 +523,16 @@ def figures_section(payload: dict[str, Any]) -> list[str]:
         g = models[label]["gaps"]
         lines.append(f"| {label} | " + " | ".join(fmt(100 * g[k], 1) for k in (
             "train_clean", "test_clean", "clean_gap", "train_pgd", "test_pgd", "pgd_gap")) + " |")
-    steps = sorted({int(k) for m in labels for k in models[m]["sweep_steps"]["accuracy"]})
-    lines += ["", "PGD accuracy (%) against iterations K:", "",
-              "| model | " + " | ".join(f"K={k}" for k in steps) + " |", "|---|" + "---:|" * len(steps)]
-    for label in labels:
-        acc = {int(k): v for k, v in models[label]["sweep_steps"]["accuracy"].items()}
-        lines.append(f"| {label} | " + " | ".join(fmt(100 * acc[k], 1) if k in acc else "–" for k in steps) + " |")
-    eps = sorted({float(k) for m in labels for k in models[m]["sweep_epsilon"]["accuracy"]})
-    lines += ["", "PGD-10 accuracy (%) against epsilon:", "",
-              "| model | " + " | ".join(f"{e:.3g}" for e in eps) + " |", "|---|" + "---:|" * len(eps)]
-    for label in labels:
-        acc = {float(k): v for k, v in models[label]["sweep_epsilon"]["accuracy"].items()}
-        lines.append(f"| {label} | " + " | ".join(fmt(100 * acc[e], 1) if e in acc else "–" for e in eps) + " |")
+    for key, kind, caption, header in (
+            ("sweep_steps", int, "PGD accuracy (%) against iterations K:", lambda k: f"K={k}"),
+            ("sweep_epsilon", float, "PGD-10 accuracy (%) against epsilon:", lambda e: f"{e:.3g}")):
+        curves = {m: {kind(k): v for k, v in models[m][key]["accuracy"].items()} for m in labels}
+        xs = sorted({x for curve in curves.values() for x in curve})
+        lines += ["", caption, "", "| model | " + " | ".join(header(x) for x in xs) + " |",
+                  "|---|" + "---:|" * len(xs)]
+        for label, curve in curves.items():
+            lines.append(f"| {label} | " + " | ".join(fmt(100 * curve[x], 1) if x in curve else "–"
+                                                      for x in xs) + " |")
     lines += ["", "Commands:", "", "```bash", *[models[m]["command"] for m in labels], "```", ""]
     return lines
 
