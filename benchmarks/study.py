@@ -10,8 +10,9 @@ full suite (the headline is the per-example worst case).
 Same machinery as `benchmarks/reproduce.py` (train_main.py and evaluate_main.py subprocesses,
 one JSON line per finished run, resumable, `--only`, `--list`, `--dry_run`, `--deadline`,
 `--code_dir`), its own results file (`benchmarks/results/study.jsonl`) and model directories
-(`runs/study/`). Runs are listed in priority order: the three main configurations for seed 0,
-then seed 1, then seed 2, then the rest of the grid, then CIFAR-10.
+(`runs/study/`). Runs are listed in priority order: SAT with warm-up, RAT and the candidate
+(e = 0.5, s0 = 0) for seed 0; the candidate, SAT with warm-up and RAT for seed 1, then seed 2;
+then the rest of the grid; then CIFAR-10.
 
     python benchmarks/study.py --list
     python benchmarks/study.py --deadline=21:00          # run what is missing, in order
@@ -64,7 +65,9 @@ CANDIDATE = "rat-e0.5-s0"
 
 
 def _runs() -> list[reproduce.Run]:
-    order = [(config, seed) for seed in SEEDS for config in MAIN]
+    # Seed 0 of the three, then the candidate and its baseline for the other seeds first.
+    order = [(config, 0) for config in MAIN]
+    order += [(config, seed) for seed in SEEDS[1:] for config in (CANDIDATE, "sat-warm", "rat")]
     order += [(config, seed) for seed in SEEDS for config in CONFIGS if config not in MAIN]
     runs = [reproduce.Run(f"mnist-{config}-seed{seed}", "mnist", CONFIGS[config][0], ("study-mnist",),
                           CONFIGS[config][1], seed) for config, seed in order]
