@@ -587,7 +587,8 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
                       ", ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items()) +
                       " of SAT (`rat_e0.5` is RAT with end_point_fraction 0.5)."]
         lines += ["", "### Verdict (generated from the numbers)", "",
-                  *study_verdict(summary, study.CANDIDATE, ["sat-warm", "sat", "rat"]), ""]
+                  *study_verdict(summary, study.CANDIDATE, ["sat-warm", "sat", "rat"]),
+                  *study_verdict(summary, f"{study.CANDIDATE}-warm", ["sat-warm", study.CANDIDATE]), ""]
         done = [e for e in summary.values() if e["runs"]]
         if done:
             best = max(done, key=lambda e: _stats(e["worst"])[0])
