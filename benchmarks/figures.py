@@ -57,21 +57,18 @@ def sweep(label: str, export_dir: str) -> Optional[dict[str, Any]]:
         return None
     out_dir = os.path.join(os.path.dirname(export_dir), "figures")
     report_path = os.path.join(out_dir, "report.json")
+    cmd = [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}", "--attacks=none",
+           f"--num_examples={SWEEP_EXAMPLES}", f"--sweep_examples={SWEEP_EXAMPLES}", "--sweep_steps",
+           "--sweep_epsilon", "--gaps", "--checks=false", "--seed=0", f"--output_dir={out_dir}",
+           f"--name={label}"]
     if not os.path.exists(report_path):
-        cmd = [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}", "--attacks=none",
-               f"--num_examples={SWEEP_EXAMPLES}", f"--sweep_examples={SWEEP_EXAMPLES}", "--sweep_steps",
-               "--sweep_epsilon", "--gaps", "--checks=false", "--seed=0", f"--output_dir={out_dir}",
-               f"--name={label}"]
         print(f"[{label}] {reproduce.command_text(cmd)}", flush=True)
-        rc, wall, _ = reproduce.run_logged(cmd, os.path.join(os.path.dirname(export_dir), "figures.log"))
+        rc, _, _ = reproduce.run_logged(cmd, os.path.join(os.path.dirname(export_dir), "figures.log"))
         if rc != 0:
             print(f"[{label}] failed (exit {rc})", flush=True)
             return None
     report = json.load(open(report_path, encoding="utf-8"))
-    report["command"] = reproduce.command_text(
-        [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}", "--attacks=none",
-         f"--num_examples={SWEEP_EXAMPLES}", f"--sweep_examples={SWEEP_EXAMPLES}", "--sweep_steps",
-         "--sweep_epsilon", "--gaps", "--checks=false", "--seed=0", f"--output_dir={out_dir}", f"--name={label}"])
+    report["command"] = reproduce.command_text(cmd)
     return report
 
 
