@@ -51,6 +51,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `git archive` snapshot of a commit, so that edits in the working tree cannot change a long run.
 CODE_DIR = REPO
 RESULTS = os.path.join(REPO, "benchmarks", "results", "reproduce.jsonl")
+# The study beyond the paper (benchmarks/study.py) shares this machinery; a run whose training and
+# evaluation commands are identical in both (same ids) is trained once and its row copied.
+STUDY_RESULTS = os.path.join(REPO, "benchmarks", "results", "study.jsonl")
 RUNS_DIR = os.path.join(REPO, "runs", "repro")
 MNIST_NPZ = os.path.join("..", "shared", "data", "mnist.npz")   # relative to REPO (the subprocesses' cwd)
 CIFAR_TAR = os.path.join(REPO, "..", "shared", "data", "cifar10-jpeg.tar.gz")
@@ -66,17 +69,36 @@ DATASETS = {
 TRAIN_COMMON = ["--arch=small_cnn", "--max_test_examples=500", "--optimizer=adam", "--learning_rate=0.001", "--weight_decay=0",
                 "--lr_boundaries=0.75", "--batch_size=128", "--validation_freq=0", "--eval_pgd_steps=10"]
 
+# The evaluation this machine affords per model (a few minutes on 2 cores): 500 test images, the
+# full suite at reduced budgets. Shared with benchmarks/study.py.
+CPU_EVAL = dict(eval_examples=500, pgd_steps=20, cw_steps=30, apgd_steps=50, apgd_targets=3,
+                square_queries=1000, nattack_examples=100, nattack_iterations=20, nattack_population=50)
+
+# A preset is a budget; "per_dataset" overrides keys for one dataset. epsilon_warmup (train_main's
+# --epsilon_warmup) applies to every method that trains on adversarial points.
 PRESETS: dict[str, dict[str, Any]] = {
     # Issue 8's target budget.
     "issue": dict(mnist_epochs=5.0, cifar_epochs=5.0, max_train_examples=None, steps_per_epoch=100,
+                  epsilon_warmup=None,
                   eval_examples=1000, pgd_steps=20, cw_steps=30, apgd_steps=100, apgd_targets=9,
                   square_queries=5000, nattack_examples=1000, nattack_iterations=200,
                   nattack_population=300),
+    # The published budget: what 2 CPU cores allow per model (about 20 minutes of training and 5 of
+    # evaluation on MNIST), and the budget of the study beyond the paper (benchmarks/study.py), so
+    # that a run both need (SAT and RAT with the warm-up, CIFAR-10 SAT and RAT) is trained once and
+    # its row shared. MNIST: the first 30,000 training images x 5 epochs (1,170 steps), epsilon
+    # ramped up over the first epoch (without it SAT collapses to one class on some seeds at eps
+    # 0.3 with Adam, as issue 9's prototype found for 2 of 3 seeds). CIFAR-10: 1 epoch over all
+    # 50,000 images, no warm-up (eps 8/255 does not stall SAT).
+    "cpu": dict(mnist_epochs=5.0, cifar_epochs=1.0, max_train_examples=30_000, steps_per_epoch=117,
+                epsilon_warmup="1epochs", **CPU_EVAL,
+                per_dataset={"cifar10": dict(max_train_examples=None, steps_per_epoch=50, epsilon_warmup=None)}),
     # What the first session could run: 2 CPU cores shared with other work, about 50 minutes.
     # SAT measured 1.25 s per step of 128 images (ADT about 4 s, ST 0.15 s), so 1 epoch (469 steps)
     # is about 10 minutes per adversarial model, and the 7 methods do not all fit. A quarter epoch
     # (117 steps) was tried first: SAT was still at chance (13.4% clean), so 1 epoch it is.
     "cpu-quick": dict(mnist_epochs=1.0, cifar_epochs=1.0, max_train_examples=None, steps_per_epoch=50,
+                      epsilon_warmup=None,
                       eval_examples=500, pgd_steps=20, cw_steps=30, apgd_steps=25, apgd_targets=3,
                       square_queries=300, nattack_examples=100, nattack_iterations=20,
                       nattack_population=50),
@@ -136,7 +158,15 @@ def ensure_dataset(dataset: str) -> None:
         os.replace(tmp, CIFAR_DIR)
 
 
+def for_dataset(budget: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """The budget with its per-dataset overrides applied (and the "per_dataset" key dropped)."""
+    resolved = {k: v for k, v in budget.items() if k != "per_dataset"}
+    resolved.update(budget.get("per_dataset", {}).get(dataset, {}))
+    return resolved
+
+
 def train_args(run: Run, budget: dict[str, Any]) -> list[str]:
+    budget = for_dataset(budget, run.dataset)
     attack = DATASETS[run.dataset]
     epochs = budget["mnist_epochs"] if run.dataset == "mnist" else budget["cifar_epochs"]
     args = [f"--dataset={dataset_spec(run.dataset)}", f"--method={run.method}", f"--seed={run.seed}",
@@ -150,11 +180,14 @@ def train_args(run: Run, budget: dict[str, Any]) -> list[str]:
         # ADT's --step_size is the update size of its distribution parameters, not a PGD step.
         if run.method != "adt":
             args.append(f"--step_size={attack['step_size']}")
+        if budget.get("epsilon_warmup"):
+            args.append(f"--epsilon_warmup={budget['epsilon_warmup']}")
     args += [f"--{key}={value}" for key, value in run.overrides]
     return args
 
 
 def eval_args(run: Run, budget: dict[str, Any]) -> list[str]:
+    budget = for_dataset(budget, run.dataset)
     return [f"--epsilon={DATASETS[run.dataset]['epsilon']}", "--attacks=default",
             f"--num_examples={budget['eval_examples']}", f"--pgd_steps={budget['pgd_steps']}",
             f"--cw_steps={budget['cw_steps']}", f"--apgd_steps={budget['apgd_steps']}",
@@ -181,9 +214,11 @@ class Plan:
     train_cmd: list[str]
     eval_cmd: list[str]
     budget: dict[str, Any]
+    preset: str
 
 
-def plan(run: Run, budget: dict[str, Any], runs_dir: str) -> Plan:
+def plan(run: Run, budget: dict[str, Any], runs_dir: str, preset: str) -> Plan:
+    """preset: the name of the budget, written into the row (make_results.py groups rows by it)."""
     targs, eargs = train_args(run, budget), eval_args(run, budget)
     train_id, eval_id = short_hash(targs), short_hash(eargs)
     model_dir = os.path.join(runs_dir, train_id, run.name)
@@ -193,13 +228,16 @@ def plan(run: Run, budget: dict[str, Any], runs_dir: str) -> Plan:
     train_cmd = [python, "train_main.py", *targs, f"--model_dir={model_dir}"]
     eval_cmd = [python, "evaluate_main.py", f"--saved_model={export_dir}", *eargs,
                 f"--output_dir={eval_dir}", f"--name={run.name}"]
+    budget = for_dataset(budget, run.dataset)
     epochs = budget["mnist_epochs"] if run.dataset == "mnist" else budget["cifar_epochs"]
     row_budget = {"epochs": epochs, "max_train_examples": budget.get("max_train_examples"),
                   "eval": {k: budget[k] for k in ("eval_examples", "pgd_steps", "cw_steps", "apgd_steps",
                                                    "apgd_targets", "square_queries", "nattack_examples",
                                                    "nattack_iterations", "nattack_population")}}
     row_budget["eval"]["nattack_examples"] = min(budget["nattack_examples"], budget["eval_examples"])
-    return Plan(run, train_id, eval_id, model_dir, export_dir, eval_dir, train_cmd, eval_cmd, row_budget)
+    if budget.get("epsilon_warmup") and run.method != "st":
+        row_budget["epsilon_warmup"] = budget["epsilon_warmup"]
+    return Plan(run, train_id, eval_id, model_dir, export_dir, eval_dir, train_cmd, eval_cmd, row_budget, preset)
 
 
 def read_rows(path: str) -> list[dict[str, Any]]:
@@ -219,6 +257,24 @@ def read_rows(path: str) -> list[dict[str, Any]]:
 
 def done_keys(rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     return {(r["name"], r["train_id"], r["eval_id"]) for r in rows}
+
+
+def shared_rows(paths: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(train id, eval id) -> a finished row of another runner's results file."""
+    found = {}
+    for path in paths:
+        for row in read_rows(path):
+            found.setdefault((row["train_id"], row["eval_id"]), {**row, "_results": path})
+    return found
+
+
+def adopt(p: Plan, row: dict[str, Any]) -> dict[str, Any]:
+    """A copy of another runner's row for the same commands, under this plan's name and tables."""
+    row = dict(row)
+    source = os.path.relpath(row.pop("_results"), REPO)
+    origin = row.get("shared_from") or {"results": source, "name": row["name"]}
+    return {**row, "name": p.run.name, "preset": p.preset, "tables": list(p.run.tables), "budget": p.budget,
+            "shared_from": origin}
 
 
 def hardware() -> str:
@@ -376,7 +432,8 @@ def execute(p: Plan, results_path: str, hw: str) -> Optional[dict[str, Any]]:
         pass
     steps = int(metadata.get("trained_steps") or metadata.get("total_steps") or 0)
     row = {
-        "name": run.name, "tables": list(run.tables), "dataset": run.dataset, "method": run.method,
+        "name": run.name, "preset": p.preset, "tables": list(run.tables), "dataset": run.dataset,
+        "method": run.method,
         "seed": run.seed, "overrides": dict(run.overrides),
         "train_id": p.train_id, "eval_id": p.eval_id, "budget": p.budget,
         "train_steps": steps, "arch": metadata.get("arch"), "epsilon": metadata.get("epsilon"),
@@ -393,17 +450,22 @@ def execute(p: Plan, results_path: str, hw: str) -> Optional[dict[str, Any]]:
         "hardware": hw, "git_commit": git_commit(CODE_DIR),
         "finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    append_row(results_path, row)
+    return row
+
+
+def append_row(results_path: str, row: dict[str, Any]) -> None:
+    """One JSON line, written with a single append (runners may share the file)."""
     os.makedirs(os.path.dirname(results_path), exist_ok=True)
     with open(results_path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row, sort_keys=True) + "\n")
-    return row
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="issue",
-                        help="budget preset (default: issue, the issue's target budget)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                        help="budget preset (default: cpu, the published budget; issue: the issue's target)")
     parser.add_argument("--only", default=None, help="regex on run names (re.search)")
     parser.add_argument("--list", action="store_true", help="print the runs and whether they are done")
     parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
@@ -415,6 +477,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                              "parent must hold shared/data (the dataset paths are ../shared/data/...)")
     parser.add_argument("--deadline", default=None,
                         help="UTC time HH:MM: start no new run after it (a started run is not stopped)")
+    parser.add_argument("--share_from", action="append", default=None,
+                        help="another runner's results file: a run with the same training and evaluation "
+                             f"commands there is copied, not rerun (default: {os.path.relpath(STUDY_RESULTS, REPO)})")
     # Budget overrides (default: the preset's value).
     for name, kind in (("mnist_epochs", float), ("cifar_epochs", float), ("max_train_examples", int),
                        ("steps_per_epoch", int), ("eval_examples", int), ("pgd_steps", int),
@@ -426,11 +491,17 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 
 def resolve_budget(args: argparse.Namespace) -> dict[str, Any]:
+    """The preset with the flags that were given; a flag overrides the per-dataset values too."""
     budget = dict(PRESETS[args.preset])
+    per_dataset = {d: dict(v) for d, v in budget.get("per_dataset", {}).items()}
     for key in budget:
-        value = getattr(args, key)
+        value = getattr(args, key, None)
         if value is not None:
             budget[key] = value
+            for overrides in per_dataset.values():
+                overrides.pop(key, None)
+    if per_dataset:
+        budget["per_dataset"] = per_dataset
     return budget
 
 
@@ -444,19 +515,27 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not selected:
         print(f"no run matches {args.only!r}; runs: {', '.join(r.name for r in RUNS)}", file=sys.stderr)
         return 2
-    plans = [plan(r, budget, args.runs_dir) for r in selected]
+    plans = [plan(r, budget, args.runs_dir, args.preset) for r in selected]
+    if args.share_from is None:
+        args.share_from = [STUDY_RESULTS]
     return run_plans(plans, args)
 
 
 def run_plans(plans: list[Plan], args: argparse.Namespace) -> int:
     """Lists (--list / --dry_run) or executes the plans in order, skipping those with a row.
 
-    args: results, list, dry_run and deadline as parsed by `parse_args`.
+    args: results, list, dry_run, deadline and share_from (a list of other runners' results files)
+    as parsed by `parse_args`. A plan whose commands have a row in a share_from file gets a copy
+    of that row (marked "shared_from") instead of a run.
     """
     done = done_keys(read_rows(args.results))
+    def shared(p):
+        return shared_rows([s for s in args.share_from or [] if os.path.abspath(s) != args.results]).get(
+            (p.train_id, p.eval_id))
     if args.list or args.dry_run:
         for p in plans:
-            state = "done" if (p.run.name, p.train_id, p.eval_id) in done else "todo"
+            state = ("done" if (p.run.name, p.train_id, p.eval_id) in done
+                     else "shared" if shared(p) else "todo")
             print(f"{p.run.name:24s} {state:4s} train {p.train_id} eval {p.eval_id} "
                   f"tables={','.join(p.run.tables)}")
             if args.dry_run and state == "todo":
@@ -467,6 +546,13 @@ def run_plans(plans: list[Plan], args: argparse.Namespace) -> int:
     for p in plans:
         if (p.run.name, p.train_id, p.eval_id) in done:
             print(f"[{p.run.name}] already in {os.path.relpath(args.results, REPO)}, skipped", flush=True)
+            continue
+        other = shared(p)
+        if other is not None:
+            row = adopt(p, other)
+            append_row(args.results, row)
+            print(f"[{p.run.name}] same commands as {row['shared_from']['name']} in "
+                  f"{row['shared_from']['results']}: row copied", flush=True)
             continue
         if args.deadline:
             now = datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M")

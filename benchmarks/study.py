@@ -42,8 +42,7 @@ import reproduce  # noqa: E402
 RESULTS = os.path.join(reproduce.REPO, "benchmarks", "results", "study.jsonl")
 RUNS_DIR = os.path.join(reproduce.REPO, "runs", "study")
 
-EVAL = dict(eval_examples=500, pgd_steps=20, cw_steps=30, apgd_steps=50, apgd_targets=3,
-            square_queries=1000, nattack_examples=100, nattack_iterations=20, nattack_population=50)
+EVAL = reproduce.CPU_EVAL
 BUDGETS: dict[str, dict[str, Any]] = {
     "mnist": dict(mnist_epochs=5.0, cifar_epochs=None, max_train_examples=30_000, steps_per_epoch=117,
                   **EVAL),
@@ -106,6 +105,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="run train_main.py / evaluate_main.py from this checkout or snapshot")
     parser.add_argument("--deadline", default=None,
                         help="UTC time HH:MM: start no new run after it (a started run is not stopped)")
+    parser.add_argument("--share_from", action="append", default=None,
+                        help="another runner's results file: a run with the same commands there is copied, "
+                             "not rerun (default: benchmarks/results/reproduce.jsonl)")
     return parser.parse_args(argv)
 
 
@@ -117,7 +119,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not selected:
         print(f"no run matches {args.only!r}; runs: {', '.join(r.name for r in RUNS)}", file=sys.stderr)
         return 2
-    plans = [reproduce.plan(r, BUDGETS[r.dataset], args.runs_dir) for r in selected]
+    plans = [reproduce.plan(r, BUDGETS[r.dataset], args.runs_dir, "study") for r in selected]
+    if args.share_from is None:
+        args.share_from = [reproduce.RESULTS]
     return reproduce.run_plans(plans, args)
 
 

@@ -91,3 +91,69 @@ def test_figures_draw_and_section(tmp_path):
     assert "| RAT | 99.0 | 98.0 | 1.0 | 75.0 | 65.0 | 10.0 |" in text
     assert "| SAT | 98.0 | 65.0 | 60.0 |" in text       # K = 0, 10, 100
     assert "| model | 0 | 0.3 | 0.6 |" in text
+
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+
+import reproduce  # noqa: E402
+
+
+def plans_of(module_runs, names, budget_of, runs_dir, preset):
+    runs = {r.name: r for r in module_runs}
+    return {n: reproduce.plan(runs[n], budget_of(runs[n]), runs_dir, preset) for n in names}
+
+
+def test_cpu_preset_shares_its_sat_and_rat_runs_with_the_study():
+    repro = plans_of(reproduce.RUNS, ["mnist-sat", "mnist-rat", "mnist-rat-seed1", "cifar10-sat", "mnist-st"],
+                     lambda r: reproduce.PRESETS["cpu"], "/r", "cpu")
+    stud = plans_of(study.RUNS, ["mnist-sat-warm-seed0", "mnist-rat-warm-seed0", "mnist-rat-warm-seed1",
+                                 "cifar10-sat-seed0"], lambda r: study.BUDGETS[r.dataset], "/s", "study")
+    for a, b in (("mnist-sat", "mnist-sat-warm-seed0"), ("mnist-rat", "mnist-rat-warm-seed0"),
+                 ("mnist-rat-seed1", "mnist-rat-warm-seed1"), ("cifar10-sat", "cifar10-sat-seed0")):
+        assert (repro[a].train_id, repro[a].eval_id) == (stud[b].train_id, stud[b].eval_id), (a, b)
+    # The warm-up is MNIST's, for adversarial methods only; CIFAR-10 keeps its own budget.
+    assert "--epsilon_warmup=1epochs" in repro["mnist-sat"].train_cmd
+    assert not any(a.startswith("--epsilon") for a in repro["mnist-st"].train_cmd)
+    assert repro["mnist-sat"].budget["epsilon_warmup"] == "1epochs"
+    cifar = repro["cifar10-sat"]
+    assert "--steps_per_epoch=50" in cifar.train_cmd and not any(
+        a.startswith(("--epsilon_warmup", "--max_train_examples")) for a in cifar.train_cmd)
+
+
+def test_a_budget_flag_overrides_the_per_dataset_value_too():
+    args = reproduce.parse_args(["--preset=cpu", "--steps_per_epoch=7"])
+    budget = reproduce.resolve_budget(args)
+    assert reproduce.for_dataset(budget, "cifar10")["steps_per_epoch"] == 7
+    assert reproduce.for_dataset(budget, "cifar10")["max_train_examples"] is None
+    assert reproduce.for_dataset(budget, "mnist")["max_train_examples"] == 30_000
+
+
+def test_a_run_with_the_same_commands_is_copied_not_rerun(tmp_path, capsys):
+    p = plans_of(reproduce.RUNS, ["mnist-sat"], lambda r: reproduce.PRESETS["cpu"], str(tmp_path), "cpu")["mnist-sat"]
+    other, mine = tmp_path / "study.jsonl", tmp_path / "reproduce.jsonl"
+    source = {**row("mnist-sat-warm-seed0", 97.8, 82.2, 87.0), "train_id": p.train_id, "eval_id": p.eval_id,
+              "preset": "study", "tables": ["study-mnist"], "budget": {}}
+    unrelated = {**source, "name": "other", "train_id": "ffffffff"}
+    other.write_text(json.dumps(unrelated) + "\n" + json.dumps(source) + "\n")
+    args = argparse.Namespace(results=str(mine), list=False, dry_run=False, deadline=None, share_from=[str(other)])
+    assert reproduce.run_plans([p], args) == 0
+    rows = reproduce.read_rows(str(mine))
+    assert len(rows) == 1
+    copied = rows[0]
+    assert copied["name"] == "mnist-sat" and copied["preset"] == "cpu" and copied["worst_case"] == 82.2
+    assert copied["tables"] == list(p.run.tables) and copied["budget"] == p.budget
+    assert copied["shared_from"]["name"] == "mnist-sat-warm-seed0"
+    assert "_results" not in copied
+    # A second pass finds the row done; nothing is appended.
+    assert reproduce.run_plans([p], args) == 0
+    assert len(reproduce.read_rows(str(mine))) == 1
+    assert "row copied" in capsys.readouterr().out
+
+
+def test_reproduction_sections_are_grouped_by_preset_largest_first():
+    rows = [{"name": "a", "preset": "cpu-quick"}, {"name": "b", "preset": "cpu"}, {"name": "a", "preset": "cpu"},
+            {"name": "c", "preset": "issue"}]
+    groups = make_results.group_rows(rows)
+    assert list(groups) == ["issue", "cpu", "cpu-quick"]
+    assert sorted(groups["cpu"]) == ["a", "b"]
