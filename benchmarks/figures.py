@@ -136,11 +136,14 @@ def draw(models: dict[str, dict[str, Any]], docs: str = DOCS) -> dict[str, str]:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--models", default=None, help="comma list of label=export_dir (default: the study's "
-                        "seed-0 models)")
+    parser.add_argument("--models", default=None, help="comma list of label=export_dir (default: SAT, TRADES, "
+                        "AVmixup and RAT of `reproduce.py --preset=cpu`, and the study's candidate)")
+    parser.add_argument("--code_dir", default=REPO,
+                        help="run evaluate_main.py from this checkout or snapshot (as reproduce.py --code_dir)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args(argv)
+    reproduce.CODE_DIR = os.path.abspath(args.code_dir)
     if args.models:
         pairs = []
         for item in args.models.split(","):
@@ -167,7 +170,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
     figures = draw(models)
     payload = {"models": models, "figures": figures, "sweep_examples": SWEEP_EXAMPLES,
-               "hardware": reproduce.hardware(), "git_commit": reproduce.git_commit()}
+               "hardware": reproduce.hardware(), "git_commit": reproduce.git_commit(reproduce.CODE_DIR)}
     tmp = args.results + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(payload, f, indent=1, sort_keys=True)

@@ -412,10 +412,15 @@ def render(rows_all: list[dict[str, Any]], results_rel: str) -> str:
                   "work on the same repository ran during these runs), so timings carry a few tens of percent "
                   "of noise.", ""]
         sat, rat = rows.get("mnist-sat"), rows.get("mnist-rat")
+        if preset == "cpu":
+            lines += [*measured_cost()[1:], ""]
         if sat and rat and sat.get("seconds_per_1000_steps") and rat.get("seconds_per_1000_steps"):
-            lines += [f"Here: SAT {sat['seconds_per_1000_steps']:.0f} s, RAT {rat['seconds_per_1000_steps']:.0f} s "
-                      f"per 1,000 steps, ratio {rat['seconds_per_1000_steps'] / sat['seconds_per_1000_steps']:.2f} "
-                      "(RAT's training pass sees m = 2 points per image, SAT's one).", ""]
+            lines += [f"From the runs' own timings: SAT {sat['seconds_per_1000_steps']:.0f} s, RAT "
+                      f"{rat['seconds_per_1000_steps']:.0f} s per 1,000 steps, ratio "
+                      f"{rat['seconds_per_1000_steps'] / sat['seconds_per_1000_steps']:.2f} (RAT's training pass "
+                      "sees m = 2 points per image, SAT's one). The runs did not all run under the same load "
+                      "or thread settings (two runs side by side with one thread each, or one alone), so this "
+                      "ratio is indicative; the in-process measurement is the figure.", ""]
         lines += [*(cost if len(cost) > 2 else ["No timings yet."]), ""]
         if sat and sat.get("seconds_per_1000_steps"):
             full = reproduce.PRESETS["issue"]["mnist_epochs"] * 60000 / 128
@@ -426,24 +431,22 @@ def render(rows_all: list[dict[str, Any]], results_rel: str) -> str:
                   "Each run is these two commands (run from the repository root); "
                   "`benchmarks/reproduce.py` runs them and writes the row.", "", *commands_section(rows), ""]
     lines += ["## Not covered yet", "",
-              "- Runs marked \"not yet run\" above (`python benchmarks/reproduce.py --list --preset=cpu-quick`).",
-              "- The issue's own budget (`--preset=issue`: 5 epochs, 1,000 test images, the full attack "
-              "budgets). Its NAttack (200 iterations x population 300 on 1,000 images, 60 million forward "
-              "passes per model) alone takes hours per model on 2 CPU cores; lower `--nattack_examples` "
-              "there if no GPU is available, and say so.",
-              "- The Fig. 3-5 analogues (generalisation gaps, PGD steps 0..100, eps 0..2x): "
-              "`evaluate_main.py --gaps --sweep_steps --sweep_epsilon` on the exported SAT, TRADES, AVmixup "
-              "and RAT models of one budget.",
-              "- PreActResNet-18 on CIFAR-10 (needs a GPU).", "",
+              "- Runs marked \"not yet run\" above (`python benchmarks/reproduce.py --list`).",
+              "- The issue's own budget (`--preset=issue`: 5 epochs over all 60,000 MNIST images, 1,000 test "
+              "images, the full attack budgets). Its NAttack (200 iterations x population 300 on 1,000 images, "
+              "60 million forward passes per model) alone takes hours per model on 2 CPU cores; lower "
+              "`--nattack_examples` there if no GPU is available, and say so.",
+              "- PreActResNet-18 on CIFAR-10 (needs a GPU; none was lent to this project's sessions).", "",
               "## The paper's Table 1 (CIFAR-10, WRN-34-10, 80k steps; the paper's numbers)", "",
               *paper_table1(), "",
               "The ST row in the paper's text reads `95.42 95.42 12.91 0.00 0.00` for five columns; it is "
               "read here as clean 95.42, FGSM 12.91, PGD/CW/NAttack 0.00.", "",
               "## Continuing", "",
               "```bash",
-              "python benchmarks/reproduce.py --list --preset=cpu-quick   # what is done at the first session's budget",
-              "python benchmarks/reproduce.py --preset=cpu-quick          # the remaining runs at that budget",
-              "python benchmarks/reproduce.py                             # the issue's full budget (new rows)",
+              "python benchmarks/reproduce.py --list                      # what is done at the published budget",
+              "python benchmarks/reproduce.py                             # the remaining runs (--preset=cpu)",
+              "python benchmarks/figures.py                               # Fig. 3-5 analogues from the exports",
+              "python benchmarks/reproduce.py --preset=issue              # the issue's full budget (new rows)",
               "python benchmarks/make_results.py                          # regenerate this page",
               "```", ""]
     return "\n".join(lines)
@@ -590,6 +593,27 @@ STUDY_READING: tuple[str, ...] = (
 )
 
 
+STEP_COST = os.path.join(REPO, "benchmarks", "results", "step_cost_study.json")
+
+
+def measured_cost(path: str = STEP_COST) -> list[str]:
+    """The in-process step-cost ratios of benchmarks/step_cost.py (MNIST size), if measured."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        measured = json.load(f)
+    ratios = measured["over_sat"].get("mnist", {})
+    load = measured.get("load_average")
+    busy = (f"1-minute load average {load[0]:g} at the start and {load[1]:g} at the end: other training "
+            "jobs shared the cores; the repeats interleave the methods, so the ratios are fair but carry "
+            "noise" if load else "load not recorded")
+    return ["", f"Cost per training step measured in one process (`{measured['command']}`, {measured['device']}, "
+            f"{measured['cpu_count']} cores, {busy}; batch {measured['batch_size']}, K = {measured['num_steps']}, "
+            f"m = {measured['num_samples']}, MNIST size): " +
+            ", ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items()) +
+            " of SAT's step (`rat_e0.5` is RAT with end_point_fraction 0.5)."]
+
+
 def study_reading(finished: set[str]) -> list[str]:
     if not STUDY_READING:
         return []
@@ -639,16 +663,8 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
             cost = (f"{_stats(e['cost'])[0] / sat_cost_mean:.2f}x" if e["cost"] and sat_cost_mean else "–")
             lines.append(f"| {config} | {len(e['runs'])} | {len(e['trained'])}/{len(e['runs'])} | "
                          f"{_mean_sd(e['clean'])} | **{_mean_sd(e['worst'])}** | {_mean_sd(e['gap'])} | {cost} |")
-        cost_file = os.path.join(REPO, "benchmarks", "results", "step_cost_study.json")
-        if dataset == "mnist" and os.path.exists(cost_file):
-            with open(cost_file, encoding="utf-8") as f:
-                measured = json.load(f)
-            ratios = measured["over_sat"].get("mnist", {})
-            lines += ["", f"Cost per training step on a machine running nothing else (`{measured['command']}`, "
-                      f"{measured['device']}, {measured['cpu_count']} cores, batch {measured['batch_size']}, "
-                      f"K = {measured['num_steps']}, m = {measured['num_samples']}, MNIST size): " +
-                      ", ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items()) +
-                      " of SAT (`rat_e0.5` is RAT with end_point_fraction 0.5)."]
+        if dataset == "mnist":
+            lines += measured_cost()
         lines += ["", "### Verdict (generated from the numbers)", "",
                   *study_verdict(summary, study.CANDIDATE, ["sat-warm", "sat", "rat"]),
                   *study_verdict(summary, f"{study.CANDIDATE}-warm", ["sat-warm", study.CANDIDATE]), ""]

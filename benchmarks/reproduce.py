@@ -448,6 +448,9 @@ def execute(p: Plan, results_path: str, hw: str) -> Optional[dict[str, Any]]:
         "eval_seconds": round(timing[eval_key], 1),
         "commands": {"train": command_text(p.train_cmd), "evaluate": command_text(p.eval_cmd)},
         "hardware": hw, "git_commit": git_commit(CODE_DIR),
+        # What else ran: timings of runs with different thread settings or load are not comparable.
+        "tf_intra_op_threads": os.environ.get("TF_NUM_INTRAOP_THREADS"),
+        "load_average_at_end": round(os.getloadavg()[0], 2),
         "finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     append_row(results_path, row)

@@ -112,6 +112,7 @@ def main():
     parser.add_argument("--jit_compile", default="auto", choices=["auto", "true", "false"],
                         help="XLA for the step (Keras' auto is off on CPU, on for GPUs)")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()[0]
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     names = args.methods.split(",")
     for required in ("sat", "rat"):
@@ -162,6 +163,9 @@ def main():
                    "batch_size": args.batch_size, "num_steps": args.num_steps, "num_samples": args.num_samples,
                    "repeats": args.repeats, "steps": args.steps, "cpu_count": os.cpu_count(),
                    "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+                   # Other work on the machine while this ran (1-minute load average at start and end):
+                   # interleaved repeats keep the ratios fair, the absolute seconds are not.
+                   "load_average": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
                    "seconds_per_step": {size: {m: t for m, t in row.items() if not m.endswith("_spread")}
                                         for size, row in results.items()},
                    "over_sat": {size: {m: t / row["sat"] for m, t in row.items() if not m.endswith("_spread")}
