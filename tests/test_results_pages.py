@@ -157,3 +157,15 @@ def test_reproduction_sections_are_grouped_by_preset_largest_first():
     groups = make_results.group_rows(rows)
     assert list(groups) == ["issue", "cpu", "cpu-quick"]
     assert sorted(groups["cpu"]) == ["a", "b"]
+
+
+def test_measured_cost_names_the_command_the_load_and_the_ratios(tmp_path):
+    path = tmp_path / "cost.json"
+    assert make_results.measured_cost(str(path)) == []
+    path.write_text(json.dumps({"command": "python benchmarks/step_cost.py --methods=sat,rat", "device": "CPU",
+                                "cpu_count": 2, "load_average": [2.37, 3.81], "batch_size": 128, "num_steps": 10,
+                                "num_samples": 2, "over_sat": {"mnist": {"sat": 1.0, "rat": 1.0938}}}))
+    text = "\n".join(make_results.measured_cost(str(path)))
+    assert "rat 1.094x" in text and "sat 1.000x" in text
+    assert "load average 2.37 at the start and 3.81 at the end" in text
+    assert "`python benchmarks/step_cost.py --methods=sat,rat`" in text
