@@ -169,3 +169,15 @@ def test_measured_cost_names_the_command_the_load_and_the_ratios(tmp_path):
     assert "rat 1.094x" in text and "sat 1.000x" in text
     assert "load average 2.37 at the start and 3.81 at the end" in text
     assert "`python benchmarks/step_cost.py --methods=sat,rat`" in text
+
+
+def test_reading_tells_a_soft_label_gap_from_the_usual_one():
+    def r(name, method, pgd, worst):
+        return {**row(name, 99.0, worst, pgd), "method": method, "budget": {"eval": {"pgd_steps": 20}},
+                "attacks": {"pgd": pgd, "apgd_t": worst}}
+    rows = {"mnist-sat": r("mnist-sat", "sat", 87.0, 82.2), "mnist-rat": r("mnist-rat", "rat", 60.2, 27.6)}
+    text = "\n".join(make_results.reading(rows))
+    assert "the large gap is the soft labels'" in text and "not specific to soft labels" not in text
+    rows["mnist-trades"] = r("mnist-trades", "trades", 70.0, 46.2)   # a one-hot gap as large as RAT's
+    text = "\n".join(make_results.reading(rows))
+    assert "not specific to soft labels" in text
