@@ -603,6 +603,21 @@ STUDY_READING: tuple[str, ...] = (
 STEP_COST = os.path.join(REPO, "benchmarks", "results", "step_cost_study.json")
 
 
+def _step_ratios(dataset: str, path: str = STEP_COST) -> dict[str, float]:
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)["over_sat"].get(dataset, {})
+
+
+def _step_cost_key(config: str) -> str:
+    """Study config -> the step_cost.py method with its training step: 'rat-e0.5-s1-warm' -> 'rat_e0.5'."""
+    base = config[:-len("-warm")] if config.endswith("-warm") else config
+    if base.startswith("rat-e"):
+        return "rat_" + base.split("-")[1]
+    return base
+
+
 def measured_cost(path: str = STEP_COST) -> list[str]:
     """The in-process step-cost ratios of benchmarks/step_cost.py (MNIST size), if measured."""
     if not os.path.exists(path):
@@ -655,19 +670,24 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
             continue
         sat_cost = summary.get("sat", {}).get("cost") or summary.get("sat-warm", {}).get("cost")
         sat_cost_mean = _stats(sat_cost)[0] if sat_cost else None
+        step_ratios = _step_ratios(dataset)
         lines += [f"## {dataset.upper() if dataset == 'mnist' else 'CIFAR-10'}: summary over seeds", "",
                   "Mean ± sample standard deviation over the seeds that finished (accuracy %, first 500 test "
                   "images). `PGD − worst`: PGD-20 on cross-entropy minus the worst case, the soft-label "
-                  "signature. Cost: seconds of `fit` per 1,000 steps over SAT's, from the runs' own timings "
-                  "(the CPU was shared with other work, so this ratio carries noise; "
-                  "`benchmarks/step_cost.py --methods=sat,rat,rat_e0.5` measures it on a quiet machine).", "",
+                  "signature. Cost: seconds per training step over SAT's, measured in one process by "
+                  "`benchmarks/step_cost.py` (below) for the method the config trains with (every "
+                  "`rat-e<e>-*` config has the cost of `rat_e<e>`; the warm-up does not change a step's cost); "
+                  "a `~` marks a ratio of the runs' own timings instead, which carry the noise of a shared "
+                  "CPU.", "",
                   "| config | seeds done | trained | clean | worst case | PGD − worst | cost vs SAT |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for config, e in summary.items():
             if not e["runs"]:
                 lines.append(f"| {config} | 0 | | {NOT_RUN} | | | |")
                 continue
-            cost = (f"{_stats(e['cost'])[0] / sat_cost_mean:.2f}x" if e["cost"] and sat_cost_mean else "–")
+            measured = step_ratios.get(_step_cost_key(config))
+            cost = (f"{measured:.2f}x" if measured is not None
+                    else f"~{_stats(e['cost'])[0] / sat_cost_mean:.2f}x" if e["cost"] and sat_cost_mean else "–")
             lines.append(f"| {config} | {len(e['runs'])} | {len(e['trained'])}/{len(e['runs'])} | "
                          f"{_mean_sd(e['clean'])} | **{_mean_sd(e['worst'])}** | {_mean_sd(e['gap'])} | {cost} |")
         if dataset == "mnist":

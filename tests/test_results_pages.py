@@ -181,3 +181,10 @@ def test_reading_tells_a_soft_label_gap_from_the_usual_one():
     rows["mnist-trades"] = r("mnist-trades", "trades", 70.0, 46.2)   # a one-hot gap as large as RAT's
     text = "\n".join(make_results.reading(rows))
     assert "not specific to soft labels" in text
+
+
+def test_study_configs_map_to_the_step_cost_method_they_train_with():
+    assert make_results._step_cost_key("sat-warm") == "sat"
+    assert make_results._step_cost_key("rat-warm") == "rat"
+    assert make_results._step_cost_key("rat-e0.5-s0-warm") == "rat_e0.5"
+    assert make_results._step_cost_key("rat-e0.75-s1") == "rat_e0.75"
