@@ -544,7 +544,7 @@ def run_plans(plans: list[Plan], args: argparse.Namespace) -> int:
             if args.dry_run and state == "todo":
                 print(f"    {command_text(p.train_cmd)}\n    {command_text(p.eval_cmd)}")
         return 0
-    hw = hardware()
+    hw = None   # hardware() imports TensorFlow: only when a run executes
     failures = 0
     for p in plans:
         if (p.run.name, p.train_id, p.eval_id) in done:
@@ -563,6 +563,7 @@ def run_plans(plans: list[Plan], args: argparse.Namespace) -> int:
                 print(f"deadline {args.deadline} UTC reached; not starting {p.run.name}", flush=True)
                 break
         started = time.time()
+        hw = hw or hardware()
         row = execute(p, args.results, hw)
         if row is None:
             failures += 1

@@ -188,3 +188,24 @@ def test_study_configs_map_to_the_step_cost_method_they_train_with():
     assert make_results._step_cost_key("rat-warm") == "rat"
     assert make_results._step_cost_key("rat-e0.5-s0-warm") == "rat_e0.5"
     assert make_results._step_cost_key("rat-e0.75-s1") == "rat_e0.75"
+
+
+def test_readme_table_is_regenerated_between_its_markers_only(tmp_path):
+    def r(name, method, clean, pgd, worst, seed=0):
+        return {**row(name, clean, worst, pgd), "preset": "cpu", "method": method, "seed": seed,
+                "train_steps": 1170, "num_examples": 500}
+    repro = [r("mnist-sat", "sat", 97.8, 87.0, 82.2), r("mnist-sat-seed1", "sat", 98.4, 88.4, 84.2, 1),
+             r("mnist-rat", "rat", 99.6, 60.2, 27.6), {**r("mnist-rat", "rat", 1, 1, 1), "preset": "cpu-quick"}]
+    block = make_results.readme_block(repro, [])
+    text = "\n".join(block)
+    assert "| SAT | 2 | 98.1 ± 0.4 | 87.7 ± 1.0 | **83.2 ± 1.4** |" in text
+    assert "| RAT | 1 | 99.6 | 60.2 | **27.6** |" in text          # the cpu-quick row is not mixed in
+    assert "27.5 points below SAT under PGD-20 and 55.6 points below it in the worst case" in text
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n" + make_results.README_BEGIN + "\nold\n" + make_results.README_END + "\nrest\n")
+    assert make_results.update_readme(str(readme), block)
+    new = readme.read_text()
+    assert new.startswith("intro\n") and new.endswith(make_results.README_END + "\nrest\n") and "old" not in new
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    assert not make_results.update_readme(str(plain), block) and plain.read_text() == "no markers\n"
