@@ -542,10 +542,11 @@ def figures_section(payload: dict[str, Any]) -> list[str]:
     models = payload["models"]
     labels = list(models)
     n = payload["sweep_examples"]
-    lines = ["# Fig. 3-5 analogues (MNIST, the study's seed-0 models)", "",
+    lines = ["# Fig. 3-5 analogues (MNIST, seed-0 models of the published budget)", "",
              f"From `benchmarks/figures.py` (`evaluate_main.py --attacks=none --gaps --sweep_steps --sweep_epsilon` "
              f"on the first {n} test and {n} training images of each export; PGD with random start, step eps/4). "
-             f"Models: the study's budget (see below). Hardware: {payload['hardware']}; commit "
+             "Models: SAT, TRADES, AVmixup and RAT of `reproduce.py --preset=cpu` (seed 0) and the study's "
+             f"candidate at the same budget. Hardware: {payload['hardware']}; commit "
              f"{payload['git_commit'][:12]}.", ""]
     for key, title in (("fig3", "Fig. 3: train vs test"), ("fig4", "Fig. 4: PGD iterations"),
                        ("fig5", "Fig. 5: epsilon")):
