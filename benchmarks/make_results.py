@@ -568,8 +568,47 @@ def figures_section(payload: dict[str, Any]) -> list[str]:
         for label, curve in curves.items():
             lines.append(f"| {label} | " + " | ".join(fmt(100 * curve[x], 1) if x in curve else "–"
                                                       for x in xs) + " |")
+    lines += ["", "### Reading (generated from the numbers)", "", *figures_reading(models)]
     lines += ["", "Commands:", "", "```bash", *[models[m]["command"] for m in labels], "```", ""]
     return lines
+
+
+def figures_reading(models: dict[str, dict[str, Any]]) -> list[str]:
+    """Plain-language lines for the Fig. 3-5 analogues."""
+    out = []
+    gaps = {m: 100 * v["gaps"]["pgd_gap"] for m, v in models.items()}
+    ordered = sorted(gaps, key=gaps.get)
+    out.append("- **Generalisation (Fig. 3).** Train minus test accuracy under PGD-10, points: " +
+               ", ".join(f"{m} {gaps[m]:.1f}" for m in ordered) +
+               f". Smallest robust gap: {ordered[0]}; largest: {ordered[-1]}.")
+    parts, still_falling = [], []
+    for m, v in models.items():
+        curve = {int(k): a for k, a in v["sweep_steps"]["accuracy"].items()}
+        ks = sorted(k for k in curve if k > 0)
+        if not ks:
+            continue
+        k0 = 10 if 10 in curve else ks[0]
+        k1 = ks[-1]
+        drop = 100 * (curve[k0] - curve[k1])
+        parts.append(f"{m} {100 * curve[k0]:.1f} -> {100 * curve[k1]:.1f}")
+        if drop > 2:
+            still_falling.append(m)
+    if parts:
+        text = f"- **PGD iterations (Fig. 4).** Accuracy at K = {k0} -> K = {k1}: " + "; ".join(parts) + ". "
+        text += (f"Still falling by more than 2 points after K = {k0}: {', '.join(still_falling)} (PGD-{k0} "
+                 "flatters these)." if still_falling else
+                 f"No model loses more than 2 points after K = {k0}: PGD-{k0} has converged for all of them.")
+        out.append(text)
+    parts = []
+    for m, v in models.items():
+        curve = {float(k): a for k, a in v["sweep_epsilon"]["accuracy"].items()}
+        top = max(curve)
+        train = min(curve, key=lambda e: abs(e - top / 2))
+        parts.append(f"{m} {100 * curve[train]:.1f} at {train:g}, {100 * curve[top]:.1f} at {top:g}")
+    if parts:
+        out.append("- **Epsilon (Fig. 5).** PGD-10 accuracy at the training epsilon and at twice it: " +
+                   "; ".join(parts) + ".")
+    return out
 
 
 # A reading written by hand from the rows of the runs named here (issue 9 asks for "why"); the

@@ -209,3 +209,11 @@ def test_readme_table_is_regenerated_between_its_markers_only(tmp_path):
     plain = tmp_path / "PLAIN.md"
     plain.write_text("no markers\n")
     assert not make_results.update_readme(str(plain), block) and plain.read_text() == "no markers\n"
+
+
+def test_figures_reading_names_gaps_convergence_and_epsilon():
+    text = "\n".join(make_results.figures_reading(synthetic_figures_models()))
+    assert "SAT 10.0, RAT 10.0" in text
+    assert "Accuracy at K = 10 -> K = 100: SAT 65.0 -> 60.0; RAT 70.0 -> 65.0" in text
+    assert "Still falling by more than 2 points after K = 10: SAT, RAT" in text
+    assert "SAT 60.0 at 0.3, 1.0 at 0.6" in text
