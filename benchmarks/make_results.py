@@ -84,7 +84,10 @@ def group_rows(rows: list[dict[str, Any]]) -> "OrderedDict[str, dict[str, dict[s
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row.get("preset", "unknown"), {})[row["name"]] = row   # a later row of the same name wins
-    order = sorted(groups, key=lambda k: PRESET_ORDER.index(k) if k in PRESET_ORDER else len(PRESET_ORDER))
+    def rank(label):
+        base = label.split()[0]
+        return (PRESET_ORDER.index(base) if base in PRESET_ORDER else len(PRESET_ORDER), label)
+    order = sorted(groups, key=rank)
     return OrderedDict((k, groups[k]) for k in order)
 
 
@@ -339,8 +342,8 @@ def render(rows_all: list[dict[str, Any]], results_rel: str) -> str:
         "row here names the study run it was copied from. The issue asks for at least 1,000 test images; "
         "500 is what the evaluation time allowed next to the training runs (about 4 minutes per model with "
         "the suite below). `python benchmarks/reproduce.py --eval_examples=1000` re-evaluates the trained "
-        "models on 1,000 images without retraining (the evaluation flags have their own id) and makes a "
-        "new section. The first session's `--preset=cpu-quick` "
+        "models on 1,000 images without retraining (the evaluation flags have their own id); the rows get "
+        "a section of their own. The first session's `--preset=cpu-quick` "
         "(1 epoch, no warm-up) is kept below; at that budget SAT had barely left the chance plateau. A "
         "quarter epoch (117 steps) was tried before it and discarded: SAT was still at chance (13.4% clean "
         "on 500 test images).",

@@ -508,6 +508,14 @@ def resolve_budget(args: argparse.Namespace) -> dict[str, Any]:
     return budget
 
 
+def preset_label(args: argparse.Namespace) -> str:
+    """The preset and the budget flags that override it, e.g. 'cpu --eval_examples=1000' (rows of
+    different budgets must not share a section of docs/RESULTS.md)."""
+    overrides = [f"--{key}={getattr(args, key)}" for key in PRESETS[args.preset]
+                 if key != "per_dataset" and getattr(args, key, None) is not None]
+    return " ".join([args.preset, *overrides])
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     global CODE_DIR
     args = parse_args(argv)
@@ -518,7 +526,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not selected:
         print(f"no run matches {args.only!r}; runs: {', '.join(r.name for r in RUNS)}", file=sys.stderr)
         return 2
-    plans = [plan(r, budget, args.runs_dir, args.preset) for r in selected]
+    plans = [plan(r, budget, args.runs_dir, preset_label(args)) for r in selected]
     if args.share_from is None:
         args.share_from = [STUDY_RESULTS]
     return run_plans(plans, args)

@@ -217,3 +217,12 @@ def test_figures_reading_names_gaps_convergence_and_epsilon():
     assert "Accuracy at K = 10 -> K = 100: SAT 65.0 -> 60.0; RAT 70.0 -> 65.0" in text
     assert "Still falling by more than 2 points after K = 10: SAT, RAT" in text
     assert "SAT 60.0 at 0.3, 1.0 at 0.6" in text
+
+
+def test_budget_flags_give_their_rows_a_section_of_their_own():
+    assert reproduce.preset_label(reproduce.parse_args([])) == "cpu"
+    label = reproduce.preset_label(reproduce.parse_args(["--preset=cpu", "--eval_examples=1000"]))
+    assert label == "cpu --eval_examples=1000"
+    groups = make_results.group_rows([{"name": "a", "preset": "cpu-quick"}, {"name": "a", "preset": label},
+                                      {"name": "a", "preset": "cpu"}])
+    assert list(groups) == ["cpu", label, "cpu-quick"]
