@@ -279,8 +279,8 @@ def reading(rows: dict[str, dict[str, Any]]) -> list[str]:
         out.append("- **Black-box attacks at this budget.** " + "; ".join(
             f"{label} leaves the undefended {name} at {fmt(acc)}% (worst case {fmt(worst)}%)"
             for name, acc, worst, label in weak) +
-            ". At these query budgets the query-only attacks are too weak to mean much on their own; they "
-            "are in the worst case, but the white-box attacks decide it.")
+            f". At this query budget {' and '.join(sorted({w[3] for w in weak}))} is too weak to mean much "
+            "on its own against this model; it is in the worst case, but the other attacks decide it.")
     chance = [r for r in rows.values() if r["clean"] < 20.0]
     barely = [r for r in rows.values() if 20.0 <= r["clean"] < 50.0]
     if chance:
