@@ -348,6 +348,13 @@ def render(rows_all: list[dict[str, Any]], results_rel: str) -> str:
         "quarter epoch (117 steps) was tried before it and discarded: SAT was still at chance (13.4% clean "
         "on 500 test images).",
         "",
+        "**NAttack's budget.** At the published budget NAttack (20 iterations x population 50) barely moves "
+        "even the undefended model (ST 93% on its 100 images). It is not broken, only short: with 200 "
+        "iterations it brings ST from 100% to 40% on the first 20 test images (`python evaluate_main.py "
+        "--saved_model=runs/repro/1b0eac8d/mnist-st/export --epsilon=0.3 --attacks=nattack --num_examples=20 "
+        "--nattack_examples=20 --nattack_iterations=200 --nattack_population=50`, 2026-11-26). The worst case "
+        "of the robust models is set by the white-box attacks and Square, not by NAttack.",
+        "",
         "**Why the warm-up (`--preset=cpu`, MNIST).** At eps 0.3 with Adam, SAT without a warm-up "
         "collapsed to one class on 2 of 3 seeds in issue 9's prototype, and RAT and SAT without it spend "
         "their first epochs on a chance plateau (see the study's training curves). The paper reports no "
