@@ -177,10 +177,12 @@ def test_reading_tells_a_soft_label_gap_from_the_usual_one():
                 "attacks": {"pgd": pgd, "apgd_t": worst}}
     rows = {"mnist-sat": r("mnist-sat", "sat", 87.0, 82.2), "mnist-rat": r("mnist-rat", "rat", 60.2, 27.6)}
     text = "\n".join(make_results.reading(rows))
-    assert "the large gap is the soft labels'" in text and "not specific to soft labels" not in text
-    rows["mnist-trades"] = r("mnist-trades", "trades", 70.0, 46.2)   # a one-hot gap as large as RAT's
+    assert "Large (over 10 points" in text and "Small: SAT" in text
+    assert "the signature is the soft labels'" in text and "not only the soft labels'" not in text
+    rows["mnist-sat_ars"] = r("mnist-sat_ars", "sat_ars", 63.2, 37.8)   # one-hot labels, region samples
     text = "\n".join(make_results.reading(rows))
-    assert "not specific to soft labels" in text
+    assert "not only the soft labels': SAT+ARS" in text
+    assert "region sampling alone produces most of RAT's gap (25.40 of 32.60)" in text
 
 
 def test_study_configs_map_to_the_step_cost_method_they_train_with():
