@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.dirname(HERE))   # the repository root: rat_tf
 import reproduce  # noqa: E402
 import study  # noqa: E402
 

@@ -217,8 +217,8 @@ def test_figures_reading_names_gaps_convergence_and_epsilon():
     text = "\n".join(make_results.figures_reading(synthetic_figures_models()))
     assert "SAT 10.0, RAT 10.0" in text
     assert "Accuracy at K = 10 -> K = 100: SAT 65.0 -> 60.0; RAT 70.0 -> 65.0" in text
-    assert "Still falling by more than 2 points after K = 10: SAT, RAT" in text
-    assert "SAT 60.0 at 0.3, 1.0 at 0.6" in text
+    assert "No model loses more than 10 points after K = 10; the others lose 5.0-5.0 points." in text
+    assert "at the training epsilon 0.3, at 0.6 and at 0.6: SAT 60.0 / 1.0 / 1.0" in text
 
 
 def test_budget_flags_give_their_rows_a_section_of_their_own():
