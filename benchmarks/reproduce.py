@@ -555,6 +555,7 @@ def run_plans(plans: list[Plan], args: argparse.Namespace) -> int:
     hw = None   # hardware() imports TensorFlow: only when a run executes
     failures = 0
     for p in plans:
+        done = done_keys(read_rows(args.results))   # again: another runner may have written since
         if (p.run.name, p.train_id, p.eval_id) in done:
             print(f"[{p.run.name}] already in {os.path.relpath(args.results, REPO)}, skipped", flush=True)
             continue
