@@ -10,19 +10,20 @@ resumes from its last checkpoint (`train_main.py` resumes a model directory; the
 checkpoints every `--steps_per_epoch` steps) and a finished evaluation report is reused.
 
     python benchmarks/reproduce.py --list                      # the runs and their state
-    python benchmarks/reproduce.py                             # the issue's budget, every run
-    python benchmarks/reproduce.py --preset=cpu-quick          # the budget of the first session
+    python benchmarks/reproduce.py                             # the published budget (--preset=cpu)
+    python benchmarks/reproduce.py --preset=issue              # the issue's budget, every run
     python benchmarks/reproduce.py --only='^mnist-(sat|rat)$' --dry_run
-    python benchmarks/make_results.py                          # docs/RESULTS.md from the rows
+    python benchmarks/make_results.py                          # docs/RESULTS.md (and the README table)
 
-Budgets. `--preset=issue` (the default) is issue 8's target: MNIST 5 epochs over all 60,000
-training images, CIFAR-10 5 epochs, evaluation on 1,000 test images with the full suite
-(PGD-20, CW-30, APGD-CE 100, APGD-T 100 x 9 targets, Square 5,000 queries, NAttack 200 x 300 on
-all 1,000). `--preset=cpu-quick` is what fitted one hour of 2 CPU cores (see docs/RESULTS.md).
-Any flag below overrides the preset. The training and evaluation flags are hashed into ids:
-changing the training budget trains new models in new directories
-(`runs/repro/<train id>/<name>`), changing only the evaluation budget re-evaluates the existing
-models (`.../eval-<eval id>`).
+Budgets. `--preset=cpu` (the default) is what is published: the budget of the study beyond the
+paper (benchmarks/study.py), so a run both need is trained once (see PRESETS). `--preset=issue`
+is issue 8's target: MNIST 5 epochs over all 60,000 training images, CIFAR-10 5 epochs,
+evaluation on 1,000 test images with the full suite (PGD-20, CW-30, APGD-CE 100, APGD-T 100 x 9
+targets, Square 5,000 queries, NAttack 200 x 300 on all 1,000). `--preset=cpu-quick` is what
+fitted the first session (1 epoch). Any budget flag below overrides the preset (its rows get a
+section of their own). The training and evaluation flags are hashed into ids: changing the
+training budget trains new models in new directories (`runs/repro/<train id>/<name>`), changing
+only the evaluation budget re-evaluates the existing models (`.../eval-<eval id>`).
 
 All methods share the optimiser (the issue leaves it open): Adam, lr 1e-3, no weight decay,
 lr divided by 10 after 75% of the steps. SGD with lr 0.1 and the paper's schedule is meant for
