@@ -241,3 +241,28 @@ def test_an_older_budget_shows_only_the_tables_it_has_runs_for():
     cpu, quick = page.split("## Budget `--preset=cpu-quick`")
     assert "### Table 1 analogue: CIFAR-10" in cpu and "### Table 1 analogue: CIFAR-10" not in quick.split("\n## ")[0]
     assert "### Table 1 analogue: MNIST" in quick
+
+
+def reading_row(name, method, clean, worst, pgd, checks=()):
+    attacks = {"fgsm": pgd, "pgd": pgd, "cw": pgd, "apgd_ce": worst, "apgd_t": worst, "square": pgd}
+    return {"name": name, "method": method, "clean": clean, "worst_case": worst, "attacks": attacks,
+            "budget": {"eval": {"pgd_steps": 20}}, "checks_fired": list(checks)}
+
+
+def test_reading_judges_training_against_st_and_beta_settings_against_the_seed_noise():
+    flat = "PGD-CE accuracy is 25.0 points above the worst case: ..."
+    rows = [reading_row("cifar10-st", "st", 60.0, 0.0, 0.0), reading_row("cifar10-sat", "sat", 43.4, 18.6, 24.4),
+            reading_row("cifar10-rat", "rat", 48.0, 10.0, 30.0, [flat]),
+            reading_row("mnist-sat", "sat", 97.8, 82.2, 87.0), reading_row("mnist-sat-seed1", "sat", 98.4, 84.2, 88.4),
+            reading_row("mnist-rat", "rat", 99.6, 27.6, 60.2, [flat]),
+            reading_row("mnist-rat-b1.0-0.3", "rat", 99.2, 39.0, 64.8, [flat]),
+            reading_row("mnist-rat-b0.8-0.1", "rat", 99.4, 26.6, 56.4, [flat])]
+    text = "\n".join(make_results.reading({r["name"]: r for r in rows}))
+    # 43.4% clean is not "barely trained" next to ST's 60% on CIFAR-10; RAT vs SAT is read per dataset.
+    assert "Barely trained" not in text
+    assert "RAT vs SAT on CIFAR-10" in text and "RAT vs SAT on MNIST" in text
+    assert "No second seed of CIFAR-10" in text and "moved the worst case by up to 2.00 points" in text
+    # Table 4: 39.0 - 27.6 > 2.0 (the seed noise), 26.6 is within it.
+    assert "Above the default by more than the seed noise (2.00): mnist-rat-b1.0-0.3;" in text
+    assert "failed for 4 of 8 models" in text and "none fired" in text
+    assert make_results.trained_floor({}, "mnist") == 50.0
