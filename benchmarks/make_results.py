@@ -888,6 +888,15 @@ def readme_block(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, An
             continue
         table.setdefault(LABELS[run.method], []).append(row)
     study_by_name = {r["name"]: r for r in study_rows}
+    # The study's SAT and RAT with the warm-up are the reproduction's SAT and RAT (same commands but
+    # the seed): its extra seeds join their rows.
+    have = {r["train_id"] for rows in table.values() for r in rows if "train_id" in r}
+    for label, config in (("SAT", "sat-warm"), ("RAT", "rat-warm")):
+        for run in study.RUNS:
+            row = study_by_name.get(run.name)
+            if (label in table and row and run.dataset == "mnist" and study.config_of(run.name) == config
+                    and row.get("train_id") not in have):
+                table[label].append(row)
     candidate = [study_by_name[r.name] for r in study.RUNS
                  if study.config_of(r.name) == f"{study.CANDIDATE}-warm" and r.name in study_by_name
                  and r.dataset == "mnist"]

@@ -212,6 +212,13 @@ def test_readme_table_is_regenerated_between_its_markers_only(tmp_path):
     plain = tmp_path / "PLAIN.md"
     plain.write_text("no markers\n")
     assert not make_results.update_readme(str(plain), block) and plain.read_text() == "no markers\n"
+    # The study's SAT with the warm-up is the same configuration: its seed 2 joins SAT's row, its seed 0
+    # (the same training run as the reproduction's seed 0) does not count twice.
+    ids = [{**x, "train_id": f"t{i}"} for i, x in enumerate(repro)]
+    study_rows = [{**ids[0], "name": "mnist-sat-warm-seed0"},
+                  {**r("mnist-sat-warm-seed2", "sat", 97.0, 85.0, 76.6, 2), "train_id": "t9"}]
+    text = "\n".join(make_results.readme_block(ids, study_rows))
+    assert "| SAT | 3 |" in text and "**81.0 ± 3.9** |" in text
 
 
 def test_figures_reading_names_gaps_convergence_and_epsilon():
