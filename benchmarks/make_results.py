@@ -547,7 +547,10 @@ PROTOTYPE = [
     ("RAT, soft labels only beyond s > 1", "0", "97.3", "75.3"),
     ("half x'_e with hard labels, half RAT samples", "0 / 1", "96.9 / 96.4", "84.9 / 85.8"),
 ]
-TRAINED_CLEAN = 50.0   # below this clean accuracy a run counts as not trained (collapsed)
+# Below this clean accuracy a run counts as not trained: a model collapsed to one class scores about
+# 10-11% on both datasets. CIFAR-10's bar is lower because at the published budget (780 steps of a
+# small CNN) even ST reaches only 60%.
+TRAINED_CLEAN = {"mnist": 50.0, "cifar10": 20.0}
 
 
 def _stats(values: list[float]) -> tuple[float, float, float, float]:
@@ -575,7 +578,7 @@ def study_summary(rows: dict[str, dict[str, Any]], dataset: str) -> "OrderedDict
             entry["runs"].append(rows[run.name])
     for entry in out.values():
         runs = entry["runs"]
-        entry["trained"] = [r for r in runs if r["clean"] >= TRAINED_CLEAN]
+        entry["trained"] = [r for r in runs if r["clean"] >= TRAINED_CLEAN[dataset]]
         entry["clean"] = [r["clean"] for r in runs]
         entry["worst"] = [r["worst_case"] for r in runs]
         entry["gap"] = [r["attacks"]["pgd"] - r["worst_case"] for r in runs if "pgd" in r["attacks"]]
@@ -799,8 +802,12 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
                                            "max_train_examples": study.BUDGETS["mnist"]["max_train_examples"],
                                            "eval": {k: study.EVAL[k] for k in study.EVAL}}, "MNIST") +
              ". Shared training setting as in the reproduction (Adam 1e-3, lr / 10 at 75%, eps 0.3, K = 10, "
-             "step 0.075, small_cnn). A run counts as *trained* when its clean accuracy is at least "
-             f"{TRAINED_CLEAN:.0f}%; below that the model has collapsed to (about) one class.", ""]
+             "step 0.075, small_cnn). CIFAR-10 (eps 8/255, K = 10, step 2/255): the reproduction's budget (" +
+             budget_text(reproduce.for_dataset(reproduce.PRESETS["cpu"], "cifar10") | {
+                 "epochs": study.BUDGETS["cifar10"]["cifar_epochs"], "eval": {k: study.EVAL[k] for k in study.EVAL}},
+                 "CIFAR-10") + "; so `sat` and `rat` are warmed up there too). A run counts as *trained* when its clean accuracy is at least " +
+             " / ".join(f"{v:.0f}% ({DATASET_NAMES[d]})" for d, v in TRAINED_CLEAN.items()) +
+             "; below that the model has collapsed to (about) one class.", ""]
     if not rows:
         lines += ["No study run has finished yet: `python benchmarks/study.py`.", ""]
     for dataset in ("mnist", "cifar10"):
@@ -832,10 +839,14 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
                          f"{_mean_sd(e['clean'])} | **{_mean_sd(e['worst'])}** | {_mean_sd(e['gap'])} | {cost} |")
         if dataset == "mnist":
             lines += measured_cost()
-        lines += ["", "### Verdict (generated from the numbers)", "",
-                  *study_verdict(summary, study.CANDIDATE, ["sat-warm", "sat", "rat"]),
-                  *study_verdict(summary, f"{study.CANDIDATE}-warm", ["sat-warm", "rat-warm", study.CANDIDATE]),
-                  *study_verdict(summary, "rat-warm", ["sat-warm", "rat"]), ""]
+        verdicts = [(study.CANDIDATE, ["sat-warm", "sat", "rat"]),
+                    (f"{study.CANDIDATE}-warm", ["sat-warm", "rat-warm", study.CANDIDATE]),
+                    ("rat-warm", ["sat-warm", "rat"])]
+        lines += ["", "### Verdict (generated from the numbers)", ""]
+        for candidate, baselines in verdicts:
+            if candidate in summary:   # the configs this dataset runs
+                lines += study_verdict(summary, candidate, [b for b in baselines if b in summary])
+        lines.append("")
         done = [e for e in summary.values() if e["runs"]]
         if done:
             best = max(done, key=lambda e: _stats(e["worst"])[0])
@@ -858,8 +869,9 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
                   if run.dataset == dataset and rows.get(run.name, {}).get("train_curve")]
         if curves:
             lines += ["", "Training accuracy (%, on each method's own training points, argmax of soft labels) at "
-                      "the end of each tenth of training: about 11% is the chance plateau (one class).", "",
-                      "| run | training accuracy per tenth of training |", "|---|---|"]
+                      "the end of each Keras epoch of `--steps_per_epoch` steps: about 10-11% is the chance "
+                      "plateau (one class).", "",
+                      "| run | training accuracy per Keras epoch |", "|---|---|"]
             lines += [f"| {name} | {' '.join(f'{100 * c[1]:.0f}' for c in curve)} |" for name, curve in curves]
         lines.append("")
     lines += ["## The issue's prototype (quoted, not measured here)", "",

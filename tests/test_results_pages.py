@@ -273,3 +273,16 @@ def test_reading_judges_training_against_st_and_beta_settings_against_the_seed_n
     assert "Above the default by more than the seed noise (2.00): mnist-rat-b1.0-0.3;" in text
     assert "failed for 4 of 8 models" in text and "none fired" in text
     assert make_results.trained_floor({}, "mnist") == 50.0
+
+
+def test_cifar_study_section_judges_training_by_its_own_bar_and_only_its_configs():
+    rows = [{**row("cifar10-sat-seed0", 43.4, 18.6, 24.4), "train_curve": [[1, 0.16, 2.2], [2, 0.21, 2.0]]},
+            row("cifar10-rat-seed0", 47.2, 13.2, 20.8), row("cifar10-rat-e0.5-s0-seed0", 12.0, 11.0, 11.0)]
+    summary = make_results.study_summary({r["name"]: r for r in rows}, "cifar10")
+    assert list(summary) == ["sat", "rat", "rat-e0.5-s0"]      # CIFAR-10 runs no warm-up variants
+    assert [len(summary[c]["trained"]) for c in summary] == [1, 1, 0]   # 20% bar: 43.4 counts, 12.0 not
+    text = "\n".join(make_results.study_section(rows, "study.jsonl"))
+    cifar = text[text.index("## CIFAR-10"):]
+    assert "rat-warm" not in cifar.split("### Every run")[0]
+    assert "- **rat-e0.5-s0 vs sat**" in cifar and "- **rat-e0.5-s0 vs rat**" in cifar
+    assert "per Keras epoch" in cifar and "| cifar10-sat-seed0 | 16 21 |" in cifar
