@@ -233,6 +233,46 @@ def _rat_vs_sat(rows: dict[str, dict[str, Any]], dataset: str, sat: dict[str, An
     return out
 
 
+def _signature_reading(rows: dict[str, dict[str, Any]], dataset: str) -> Optional[str]:
+    """PGD-CE minus the worst case per method of one dataset, and what the large gaps have in common."""
+    signature = []
+    for method in ("rat", "avmixup", "sat", "sat_ars", "trades", "adt"):
+        row = rows.get(f"{dataset}-{method}")
+        if row and "pgd" in row["attacks"]:
+            signature.append((method, row["attacks"]["pgd"] - row["worst_case"]))
+    if not signature:
+        return None
+    parts = ", ".join(f"{LABELS[m]} {g:.2f}" for m, g in signature)
+    soft_methods = ("rat", "avmixup")
+    large = [m for m, g in signature if g > LARGE_GAP]
+    small = [m for m, g in signature if g <= LARGE_GAP]
+    text = f"- **Soft-label signature, {DATASET_NAMES[dataset]} (PGD-CE minus worst case, points).** {parts}. "
+    if large:
+        text += (f"Large (over {LARGE_GAP:g} points: PGD on cross-entropy alone would overstate the robustness): "
+                 f"{', '.join(LABELS[m] for m in large)}. ")
+    if small:
+        text += (f"Small: {', '.join(LABELS[m] for m in small)} (a few points is the usual distance between "
+                 "PGD-20 and a stronger ensemble). ")
+    soft_large = [m for m in large if m in soft_methods]
+    hard_large = [m for m in large if m not in soft_methods]
+    if soft_large and not hard_large:
+        text += "Only soft-label methods have a large gap here: the signature is the soft labels'. "
+    elif soft_large and hard_large:
+        plural = len(hard_large) > 1
+        text += (f"It is not only the soft labels': {', '.join(LABELS[m] for m in hard_large)} "
+                 f"{'train' if plural else 'trains'} with one-hot labels and {'have' if plural else 'has'} a "
+                 "large gap too. ")
+        gaps = dict(signature)
+        if "sat_ars" in hard_large and "rat" in gaps:
+            share = "most" if gaps["sat_ars"] >= 0.5 * gaps["rat"] else "part"
+            text += (f"SAT+ARS differs from SAT only by training on region samples (ARS) and from RAT only "
+                     f"by its one-hot labels, so at this budget the region sampling alone produces {share} "
+                     f"of RAT's gap ({gaps['sat_ars']:.2f} of {gaps['rat']:.2f}). ")
+    elif not any(m in soft_methods for m, _ in signature):
+        text += "No soft-label method (RAT, AVmixup) has a row yet. "
+    return text.strip()
+
+
 def reading(rows: dict[str, dict[str, Any]]) -> list[str]:
     """Plain-language reading generated from the numbers of one budget."""
     out = []
@@ -248,39 +288,9 @@ def reading(rows: dict[str, dict[str, Any]]) -> list[str]:
             out += _rat_vs_sat(rows, dataset, sat, rat, noise if dataset == "mnist" else None)
     sat, rat = rows.get("mnist-sat"), rows.get("mnist-rat")   # Tables 3 and 4 are MNIST's
     for dataset in DATASET_NAMES:
-        signature = []
-        for method in ("rat", "avmixup", "sat", "sat_ars", "trades", "adt"):
-            row = rows.get(f"{dataset}-{method}")
-            if row and "pgd" in row["attacks"]:
-                signature.append((method, row["attacks"]["pgd"] - row["worst_case"]))
-        if signature:
-            parts = ", ".join(f"{LABELS[m]} {g:.2f}" for m, g in signature)
-            soft_methods = ("rat", "avmixup")
-            large = [m for m, g in signature if g > LARGE_GAP]
-            small = [m for m, g in signature if g <= LARGE_GAP]
-            text = f"- **Soft-label signature, {DATASET_NAMES[dataset]} (PGD-CE minus worst case, points).** {parts}. "
-            if large:
-                text += (f"Large (over {LARGE_GAP:g} points: PGD on cross-entropy alone would overstate the robustness): "
-                         f"{', '.join(LABELS[m] for m in large)}. ")
-            if small:
-                text += (f"Small: {', '.join(LABELS[m] for m in small)} (a few points is the usual distance between "
-                         "PGD-20 and a stronger ensemble). ")
-            soft_large = [m for m in large if m in soft_methods]
-            hard_large = [m for m in large if m not in soft_methods]
-            if soft_large and not hard_large:
-                text += "Only soft-label methods have a large gap here: the signature is the soft labels'. "
-            elif soft_large and hard_large:
-                text += (f"It is not only the soft labels': {', '.join(LABELS[m] for m in hard_large)} "
-                         "trains with one-hot labels and has a large gap too. ")
-                gaps = dict(signature)
-                if "sat_ars" in hard_large and "rat" in gaps:
-                    share = "most" if gaps["sat_ars"] >= 0.5 * gaps["rat"] else "part"
-                    text += (f"SAT+ARS differs from SAT only by training on region samples (ARS) and from RAT only "
-                             f"by its one-hot labels, so at this budget the region sampling alone produces {share} "
-                             f"of RAT's gap ({gaps['sat_ars']:.2f} of {gaps['rat']:.2f}). ")
-            elif not any(m in soft_methods for m, _ in signature):
-                text += "No soft-label method (RAT, AVmixup) has a row yet. "
-            out.append(text.strip())
+        text = _signature_reading(rows, dataset)
+        if text:
+            out.append(text)
     ars, tab4 = rows.get("mnist-sat_ars"), [rows.get(f"mnist-rat-b{a}-{b}") for (a, b) in PAPER_TABLE4
                                             if (a, b) != ("1.0", "0.1")]
     if sat and ars and rat:
