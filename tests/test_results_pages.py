@@ -234,8 +234,40 @@ def test_budget_flags_give_their_rows_a_section_of_their_own():
     label = reproduce.preset_label(reproduce.parse_args(["--preset=cpu", "--eval_examples=1000"]))
     assert label == "cpu --eval_examples=1000"
     groups = make_results.group_rows([{"name": "a", "preset": "cpu-quick"}, {"name": "a", "preset": label},
+                                      {"name": "a", "preset": "cpu"}, {"name": "b", "preset": "cpu"}])
+    assert list(groups) == ["cpu", label, "cpu-quick"]        # a partial re-evaluation comes after
+    groups = make_results.group_rows([{"name": "a", "preset": "cpu-quick"}, {"name": "a", "preset": label},
                                       {"name": "a", "preset": "cpu"}])
-    assert list(groups) == ["cpu", label, "cpu-quick"]
+    assert list(groups) == [label, "cpu", "cpu-quick"]        # a complete one is the larger budget
+
+
+def test_a_complete_1000_image_reevaluation_is_the_headline_section():
+    path = os.path.join(reproduce.REPO, "benchmarks", "results", "reproduce.jsonl")
+    with open(path, encoding="utf-8") as f:
+        cpu = [r for r in map(json.loads, filter(str.strip, f)) if r["preset"] == "cpu"]
+    label = "cpu --eval_examples=1000"
+    def again(r):
+        budget = {**r["budget"], "eval": {**r["budget"]["eval"], "eval_examples": 1000}}
+        return {**r, "preset": label, "budget": budget, "worst_case": r["worst_case"] - 1.0, "num_examples": 1000}
+    partial = cpu + [again(r) for r in cpu[:-1]]
+    page = make_results.render(partial, "reproduce.jsonl")
+    assert page.index("## Budget `--preset=cpu`") < page.index(f"## Budget `--preset={label}`")
+    assert "- 1,000 test images for every model, as the issue asks" in page
+    rows = cpu + [again(r) for r in cpu]
+    page = make_results.render(rows, "reproduce.jsonl")
+    first, second = page.index(f"## Budget `--preset={label}`"), page.index("## Budget `--preset=cpu`")
+    assert first < second
+    reeval = page[first:second]
+    assert "- **Models:** the ones trained for `--preset=cpu` (same training ids)" in reeval
+    assert "### Training curves" not in reeval and "python train_main.py" not in reeval
+    assert "### Training curves" in page[second:] and "holds the headline numbers" in page
+    assert "- 1,000 test images for every model, as the issue asks" not in page
+    sat = {r["name"]: r for r in rows if r["preset"] == label}["mnist-sat"]
+    block = "\n".join(make_results.readme_block(rows, []))
+    assert "worst case, 1,000 images (seeds) |" in block
+    assert f"| {make_results._mean_sd([sat['worst_case'], sat['worst_case']])}" not in block
+    seeds = [r for r in rows if r["preset"] == label and r["name"] in ("mnist-sat", "mnist-sat-seed1")]
+    assert f" {make_results._mean_sd([r['worst_case'] for r in seeds])} (2) |" in block
 
 
 def test_an_older_budget_shows_only_the_tables_it_has_runs_for():
