@@ -88,6 +88,9 @@ def test_each_check_fires_on_a_model_built_to_trigger_it(model_and_data):
     assert checks.one_step_vs_iterative(fgsm=0.30, pgd=0.45).fired
     assert not checks.one_step_vs_iterative(fgsm=0.50, pgd=0.45).fired
     assert checks.soft_label_signature(pgd=0.60, worst_case=0.40).fired
+    assert "(the soft-label signature)" in checks.soft_label_signature(pgd=0.60, worst_case=0.40).message
+    usual = checks.soft_label_signature(pgd=0.45, worst_case=0.40)    # 5 points: fires, but is not the signature
+    assert usual.fired and "signature" not in usual.message and "usual distance" in usual.message
     assert not checks.soft_label_signature(pgd=0.41, worst_case=0.40).fired
     n = 10
     ones, covered = np.ones(n, bool), np.ones(n, bool)
