@@ -823,11 +823,15 @@ STUDY_READING: tuple[str, ...] = (
 STEP_COST = os.path.join(REPO, "benchmarks", "results", "step_cost_study.json")
 
 
+# step_cost.py names its input sizes after the datasets, shorter: "cifar" is CIFAR-10's 32x32x3.
+STEP_COST_SIZE = {"mnist": "mnist", "cifar10": "cifar"}
+
+
 def _step_ratios(dataset: str, path: str = STEP_COST) -> dict[str, float]:
     if not os.path.exists(path):
         return {}
     with open(path, encoding="utf-8") as f:
-        return json.load(f)["over_sat"].get(dataset, {})
+        return json.load(f)["over_sat"].get(STEP_COST_SIZE[dataset], {})
 
 
 def _step_cost_key(config: str) -> str:
@@ -839,21 +843,27 @@ def _step_cost_key(config: str) -> str:
 
 
 def measured_cost(path: str = STEP_COST) -> list[str]:
-    """The in-process step-cost ratios of benchmarks/step_cost.py (MNIST size), if measured."""
+    """The in-process step-cost ratios of benchmarks/step_cost.py (each input size it ran), if measured."""
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8") as f:
         measured = json.load(f)
-    ratios = measured["over_sat"].get("mnist", {})
     load = measured.get("load_average")
-    busy = (f"1-minute load average {load[0]:g} at the start and {load[1]:g} at the end: other training "
-            "jobs shared the cores; the repeats interleave the methods, so the ratios are fair but carry "
-            "noise" if load else "load not recorded")
+    if not load:
+        busy = "load not recorded"
+    elif load[0] >= 1:   # the benchmark's own threads come after the first reading
+        busy = (f"1-minute load average {load[0]:g} at the start and {load[1]:g} at the end: other training "
+                "jobs shared the cores; the repeats interleave the methods, so the ratios are fair but carry noise")
+    else:
+        busy = (f"1-minute load average {load[0]:g} at the start (no other job) and {load[1]:g} at the end "
+                "(its own threads)")
+    sizes = {"mnist": "MNIST size (28x28x1)", "cifar": "CIFAR-10 size (32x32x3)"}
+    per_size = "; ".join(f"{sizes.get(size, size)}: " + ", ".join(f"{m} {r:.3f}x" for m, r in ratios.items())
+                         for size, ratios in measured["over_sat"].items())
     return ["", f"Cost per training step measured in one process (`{measured['command']}`, {measured['device']}, "
             f"{measured['cpu_count']} cores, {busy}; batch {measured['batch_size']}, K = {measured['num_steps']}, "
-            f"m = {measured['num_samples']}, MNIST size): " +
-            ", ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items()) +
-            " of SAT's step (`rat_e0.5` is RAT with end_point_fraction 0.5)."]
+            f"m = {measured['num_samples']}, small_cnn), over SAT's step. {per_size} (`rat_e<e>` is RAT with "
+            "end_point_fraction e)."]
 
 
 def study_reading(finished: set[str]) -> list[str]:

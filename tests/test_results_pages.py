@@ -172,6 +172,20 @@ def test_measured_cost_names_the_command_the_load_and_the_ratios(tmp_path):
     assert "`python benchmarks/step_cost.py --methods=sat,rat`" in text
 
 
+def test_step_cost_sizes_reach_the_study_tables_of_both_datasets(tmp_path):
+    path = tmp_path / "cost.json"
+    path.write_text(json.dumps({"command": "c", "device": "CPU", "cpu_count": 2, "load_average": [0.12, 1.9],
+                                "batch_size": 128, "num_steps": 10, "num_samples": 2,
+                                "over_sat": {"mnist": {"sat": 1.0, "rat_e0.25": 1.1},
+                                             "cifar": {"sat": 1.0, "rat_e0.75": 1.2}}}))
+    assert make_results._step_ratios("mnist", str(path)) == {"sat": 1.0, "rat_e0.25": 1.1}
+    assert make_results._step_ratios("cifar10", str(path)) == {"sat": 1.0, "rat_e0.75": 1.2}
+    text = "\n".join(make_results.measured_cost(str(path)))
+    assert "MNIST size (28x28x1): sat 1.000x, rat_e0.25 1.100x" in text
+    assert "CIFAR-10 size (32x32x3): sat 1.000x, rat_e0.75 1.200x" in text
+    assert "0.12 at the start (no other job)" in text and "shared the cores" not in text
+
+
 def test_reading_tells_a_soft_label_gap_from_the_usual_one():
     def r(name, method, pgd, worst):
         return {**row(name, 99.0, worst, pgd), "method": method, "budget": {"eval": {"pgd_steps": 20}},
