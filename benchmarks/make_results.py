@@ -652,6 +652,15 @@ def study_summary(rows: dict[str, dict[str, Any]], dataset: str) -> "OrderedDict
     return out
 
 
+def best_grid_setting(summary: "OrderedDict[str, dict[str, Any]]") -> Optional[str]:
+    """The grid setting without warm-up (`rat-e<e>-s<s0>`, not the candidate) of highest mean worst
+    case among those with at least two finished seeds; None when there is none."""
+    grid = {name: e for name, e in summary.items()
+            if name.startswith("rat-e") and not name.endswith("-warm") and name != study.CANDIDATE
+            and len(e["worst"]) >= 2}
+    return max(grid, key=lambda name: _stats(grid[name]["worst"])[0], default=None)
+
+
 def study_verdict(summary: "OrderedDict[str, dict[str, Any]]", candidate: str, baselines: list[str]) -> list[str]:
     """Whether `candidate` beats each baseline under the worst case by more than the seed spread.
 
@@ -930,6 +939,9 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
                     (f"{study.CANDIDATE}-warm", ["sat-warm", "rat-warm", study.CANDIDATE]),
                     ("rat-warm", ["sat-warm", "rat"])]
         lines += ["", "### Verdict (generated from the numbers)", ""]
+        grid_best = best_grid_setting(summary)
+        if grid_best:
+            verdicts.append((grid_best, ["sat-warm", "sat", "rat", study.CANDIDATE]))
         for candidate, baselines in verdicts:
             if candidate in summary:   # the configs this dataset runs
                 lines += study_verdict(summary, candidate, [b for b in baselines if b in summary])

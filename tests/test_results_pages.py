@@ -60,6 +60,19 @@ def test_verdict_with_one_seed_makes_no_claim():
     assert "too few seeds to tell from noise" in line and "beats" not in line
 
 
+def test_the_best_grid_setting_needs_two_seeds_and_excludes_the_candidate_and_warm_ups():
+    rows = [row("mnist-rat-e0.25-s1-seed0", 99.0, 90.0, 91.0),                       # one seed only
+            row("mnist-rat-e0.5-s1-seed0", 97.0, 76.0, 85.0), row("mnist-rat-e0.5-s1-seed1", 97.0, 50.0, 67.0),
+            row("mnist-rat-e0.75-s1-seed0", 97.0, 67.0, 77.0), row("mnist-rat-e0.75-s1-seed1", 97.0, 58.0, 70.0),
+            row("mnist-rat-e0.5-s0-seed0", 98.0, 95.0, 96.0), row("mnist-rat-e0.5-s0-seed1", 98.0, 95.0, 96.0),
+            row("mnist-rat-e0.5-s0-warm-seed0", 98.0, 96.0, 97.0),
+            row("mnist-rat-e0.5-s0-warm-seed1", 98.0, 96.0, 97.0)]
+    assert make_results.best_grid_setting(summary_of(rows)) == "rat-e0.5-s1"          # 63.0 > 62.5
+    assert make_results.best_grid_setting(summary_of(rows[:1])) is None
+    text = "\n".join(make_results.study_section(rows, "study.jsonl"))
+    assert "- **rat-e0.5-s1 vs sat-warm:** sat-warm has no finished run yet." in text
+
+
 def test_study_section_renders_finished_and_missing_runs():
     lines = make_results.study_section([row("mnist-rat-seed0", 98.0, 60.0, 90.0)], "study.jsonl")
     text = "\n".join(lines)
