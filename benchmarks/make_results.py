@@ -819,9 +819,9 @@ STUDY_READING: tuple[str, ...] = (
     "at e = 0.75 and 3 of 3 at e = 1 (SAT). The collapsed runs (8 of the 9 logs were kept) sat at 11-12% "
     "training accuracy and loss 2.30 (ln 10) from the second Keras epoch to the last. Hard-labelled points "
     "at the full epsilon 0.3 from the first step hold the model on the plateau; the soft-labelled region "
-    "samples, half of them weaker than the attack, pull it off. Runs that leave it still lose a random share of the budget: e0.5-s1's seed 1 "
-    "spent 5 of its 10 Keras epochs at 8-12% training accuracy. That is part of the spread, not all of "
-    "it: its seed 2 left the plateau at once, as seed 0 did, yet ended 6 points lower in training "
+    "samples, half of them weaker than the attack, pull it off. Runs that leave it still lose a random "
+    "share of the budget: e0.5-s1's seed 1 spent 5 of its 10 Keras epochs at 8-12% training accuracy. "
+    "That is part of the spread, not all of it: its seed 2 left the plateau at once, as seed 0 did, yet ended 6 points lower in training "
     "accuracy (74 against 80) and 27 lower in worst case.",
     "- **Smoothing only beyond s0 = 1 helps at every e.** Seed for seed, s0 = 1 is above s0 = 0: by 22.0 "
     "/ 7.6 / 4.6 points at e = 0.25 and 41.4 / 36.4 / 6.0 at e = 0.5 (where it also trained the seed "
@@ -955,7 +955,8 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
         lines += [f"## {dataset.upper() if dataset == 'mnist' else 'CIFAR-10'}: summary over seeds", "",
                   "Mean ± sample standard deviation over the seeds that finished (accuracy %, first 500 test "
                   "images), collapsed seeds included. `PGD − worst`: PGD-20 on cross-entropy minus the worst "
-                  "case, the soft-label signature, over the trained seeds only (a collapsed model's is 0). Cost: seconds per training step over SAT's, measured in one process by "
+                  "case, the soft-label signature, over the trained seeds only (a collapsed model's is 0). "
+                  "Cost: seconds per training step over SAT's, measured in one process by "
                   "`benchmarks/step_cost.py` (below) for the method the config trains with (every "
                   "`rat-e<e>-*` config has the cost of `rat_e<e>`; the warm-up does not change a step's cost); "
                   "a `~` marks a ratio of the runs' own timings instead, which carry the noise of a shared "
