@@ -3,9 +3,10 @@
     python evaluate_main.py --saved_model=runs/digits-rat/export
 
 Loads the SavedModel (endpoint `serve`: float32 NHWC images in [0, 1] -> logits), the test set
-named in its metadata (or --dataset), runs the attack suite (default: FGSM, PGD-20, CW-inf,
-APGD-CE, APGD-T, Square, NAttack) with per-example robust flags, and reports the per-example
-worst case over all of them as "robust accuracy". Optional analyses: --sweep_steps,
+named in its metadata (or --dataset), runs the attack suite with per-example robust flags
+(default: AutoAttack's standard version, APGD-CE, APGD-T, FAB-T and Square as a cascade, plus
+FGSM, PGD-20 and CW-inf), and reports the per-example worst case over all of them as "robust
+accuracy" and AutoAttack's number on its own. Optional analyses: --sweep_steps,
 --sweep_epsilon, --gaps. Self-checks print warnings with the numbers behind them. Writes
 report.json, report.md and PNG plots into --output_dir (atomically).
 """
@@ -112,12 +113,13 @@ def run(config: eval_flags.EvaluateConfig, logits_fn, metadata: dict[str, Any],
     x = data_lib.to_float(data.x_test[:config.num_examples])
     y = np.asarray(data.y_test[:config.num_examples], np.int32)
 
-    def progress(name, done, total):
-        logging.info("%s: %d/%d examples", name, done, total)
-
     result = robustness.evaluate(logits_fn, x, y, suite, batch_size=config.batch_size, seed=config.seed,
-                                 progress=progress)
+                                 progress=robustness.progress_bars())
     summary = result.summary()
+    per_example = {"clean": result.clean, "worst_case": result.worst_case, **result.per_attack}
+    if result.has_autoattack:
+        per_example["autoattack"] = result.autoattack
+        per_example["autoattack_broken_by"] = result.broken_by.tolist()
     report: dict[str, Any] = {
         "rat_tf_version": rat_tf.__version__,
         "config": config.to_dict(),
@@ -125,10 +127,9 @@ def run(config: eval_flags.EvaluateConfig, logits_fn, metadata: dict[str, Any],
         "num_examples": int(len(x)),
         "results": summary,
         "robust_accuracy": summary["worst_case"]["accuracy"],
-        "per_example": {"clean": result.clean, "worst_case": result.worst_case,
-                        **{name: flags_ for name, flags_ in result.per_attack.items()}},
+        "per_example": per_example,
     }
-    if config.checks and suite.attacks:
+    if config.checks and suite.names:
         found = checks_lib.run_all(logits_fn, x, y, result, suite.epsilon, batch_size=config.batch_size,
                                    seed=config.seed)
         report["checks"] = [c.as_dict() for c in found]
@@ -166,14 +167,18 @@ def run(config: eval_flags.EvaluateConfig, logits_fn, metadata: dict[str, Any],
         report["corruptions"] = {"source": config.corruption_source, **found}
     report["plots"] = plots
     report["seconds"] = time.time() - started
-    table = report_lib.markdown_table({config.name: summary}, pgd_steps=suite.pgd_steps) if suite.attacks else ""
+    table = report_lib.markdown_table({config.name: summary}, pgd_steps=suite.pgd_steps) if suite.names else ""
     if "corruptions" in report:
         table += "\n" + corruptions_lib.markdown_table({config.name: report["corruptions"]})
     report_lib.write_json(os.path.join(config.output_dir, REPORT_JSON), report)
     notes = [f"\n{len(x)} test examples of {data.name}, eps = {suite.epsilon:.4g} "
              f"({suite.epsilon * 255:.2f}/255); worst case = per-example minimum over "
-             f"{', '.join(['clean', *suite.attacks])}."]
-    if "nattack" in suite.attacks and suite.nattack_examples < len(x):
+             f"{', '.join(['clean', *suite.names])}."]
+    if result.cascade:
+        notes.append("AutoAttack = its standard version run as AutoAttack runs it: APGD-CE, APGD-T, FAB-T "
+                     "and Square, each on the examples still robust after the previous ones (their "
+                     "columns: robust accuracy after each).")
+    if "nattack" in suite.names and suite.nattack_examples < len(x):
         notes.append(f"NAttack ran on the first {suite.nattack_examples} examples.")
     warnings = [c["message"] for c in report.get("checks", []) if c["fired"]]
     notes += [f"\n**Warning:** {w}" for w in warnings]
@@ -201,7 +206,7 @@ def main(argv: Sequence[str]) -> None:
         check_compatible(logits_fn, data)
     report = run(config, logits_fn, metadata, data)
     print(open(os.path.join(config.output_dir, REPORT_MD), encoding="utf-8").read())
-    print(f"robust accuracy (worst case over {', '.join(config.suite.attacks) or 'no attacks'}): "
+    print(f"robust accuracy (worst case over {', '.join(config.suite.names) or 'no attacks'}): "
           f"{100 * report['robust_accuracy']:.2f}% on {report['num_examples']} examples; report: "
           f"{os.path.join(config.output_dir, REPORT_JSON)}", flush=True)
 

@@ -1,4 +1,13 @@
-"""Attack throughput: PGD-10 and APGD-CE images/second, in-memory model vs reloaded SavedModel.
+"""Evaluation speed: the README's first evaluation, the AutoAttack cascade, SavedModel vs in-memory.
+
+Part 1 (`--readme`, on by default) trains the README's embedded default (`python train_main.py`,
+RAT on scikit-learn's digits) into a temporary directory, times the README's first evaluation
+(`python evaluate_main.py --saved_model=.../export`, default flags) as a subprocess and prints
+its seconds per attack. On the same export it times `--attacks=autoattack` in process against
+the sum of its four attacks run alone on the very points each attacked in the cascade
+(`autoattack_over_alone=`, target <= 1.2).
+
+Part 2: PGD-10 and APGD-CE images/second, in-memory model vs reloaded SavedModel.
 
 Trains the small CNN briefly on MNIST (`../shared/data/mnist.npz`, or `--npz`), exports it with
 `rat_tf.export`, and times, interleaved, PGD-10 and APGD-CE (100 steps) through the in-memory
@@ -16,8 +25,10 @@ Usage: python benchmarks/eval_speed.py [--num_images 512] [--repeats 3]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +61,16 @@ def train_classifier(npz: str, num_train: int):
     return model, x_test, data["y_test"].astype("int32")
 
 
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def timer(fn, x, y, batch):
     def run():
         start = time.perf_counter()
@@ -60,6 +81,48 @@ def timer(fn, x, y, batch):
     return run
 
 
+def readme_evaluation() -> None:
+    """Part 1: the README's first evaluation, and the cascade against its attacks run alone."""
+    work = tempfile.mkdtemp()
+    model_dir = os.path.join(work, "digits-rat")
+    subprocess.run([sys.executable, "train_main.py", f"--model_dir={model_dir}"], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    export_dir = os.path.join(model_dir, "export")
+    command = [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}"]
+    start = time.perf_counter()
+    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    report = json.load(open(os.path.join(model_dir, "eval", "report.json"), encoding="utf-8"))
+    print(f"README evaluation (python evaluate_main.py --saved_model=runs/digits-rat/export, default "
+          f"flags, {report['num_examples']} images): {seconds:.1f} s wall (target <= 120 s)")
+    for name, row in report["results"].items():
+        if "seconds" in row:
+            print(f"  {name:<11} {row['seconds']:7.1f} s on {row['examples']} images")
+    print(f"readme_eval_seconds={seconds:.1f}")
+
+    from rat_tf.evaluation import robustness
+    from rat_tf.data import load, to_float
+    serve, metadata = export.load_exported(export_dir)
+    data = load("digits")
+    x, y = to_float(data.x_test), data.y_test.astype("int32")
+    suite = robustness.SuiteConfig(epsilon=metadata["epsilon"], attacks=(), autoattack=True)
+    cascade = robustness.evaluate(serve, x, y, suite)  # warm-up: traces every attack
+    start = time.perf_counter()
+    cascade = robustness.evaluate(serve, x, y, suite)
+    cascade_seconds = time.perf_counter() - start
+    alone = 0.0
+    for name in robustness.AUTOATTACK:
+        points = cascade.coverage[name]
+        single = robustness.SuiteConfig(epsilon=suite.epsilon, attacks=(name,), autoattack=False)
+        robustness.evaluate(serve, x[points][:8], y[points][:8], single)  # trace
+        start = time.perf_counter()
+        robustness.evaluate(serve, x[points], y[points], single)
+        alone += time.perf_counter() - start
+        print(f"  {name:<8} alone on its {points.sum()} cascade points")
+    print(f"AutoAttack cascade {cascade_seconds:.1f} s, its attacks alone on the same points {alone:.1f} s")
+    print(f"autoattack_over_alone={cascade_seconds / alone:.3f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--npz", default=os.path.join(REPO, "..", "shared", "data", "mnist.npz"))
@@ -67,7 +130,12 @@ def main():
     parser.add_argument("--num_images", type=int, default=512)
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--readme", action=argparse.BooleanOptionalAction, default=True,
+                        help="part 1: the README's first evaluation and the AutoAttack cascade")
     args = parser.parse_args()
+    print(f"CPU: {_cpu_name()} ({os.cpu_count()} cores)")
+    if args.readme:
+        readme_evaluation()
 
     model, x_test, y_test = train_classifier(args.npz, args.num_train)
     x, y = x_test[:args.num_images], y_test[:args.num_images]
@@ -87,7 +155,15 @@ def main():
         f = tf.function(lambda a, b: attacks.apgd(logits_fn, a, b, apgd_config, tf.constant([0, 1])).adversarial)
         return lambda a, b: f(tf.constant(a), tf.constant(b))
 
-    timers = {("pgd10", "keras"): timer(pgd_fn(in_memory), x, y, args.batch_size),
+    def fab_fn(logits_fn):
+        config = attacks.FABConfig(CHECK_EPS, num_steps=100)
+        f = tf.function(lambda a, b: attacks.fab_targeted(logits_fn, a, b, config, tf.constant([0, 3]),
+                                                          num_target_classes=9).adversarial)
+        return lambda a, b: f(tf.constant(a), tf.constant(b))
+
+    timers = {("fab_t", "keras"): timer(fab_fn(in_memory), x, y, args.batch_size),
+              ("fab_t", "saved_model"): timer(fab_fn(serve), x, y, args.batch_size),
+              ("pgd10", "keras"): timer(pgd_fn(in_memory), x, y, args.batch_size),
               ("pgd10", "saved_model"): timer(pgd_fn(serve), x, y, args.batch_size),
               ("apgd_ce", "keras"): timer(apgd_fn(in_memory), x, y, args.batch_size),
               ("apgd_ce", "saved_model"): timer(apgd_fn(serve), x, y, args.batch_size)}
@@ -118,7 +194,7 @@ def main():
     print(f"{'attack':<9} {'model':<12} {'images/s':>9}")
     for (attack, where), rate in median.items():
         print(f"{attack:<9} {where:<12} {rate:9.1f}")
-    for attack in ("pgd10", "apgd_ce"):
+    for attack in ("pgd10", "apgd_ce", "fab_t"):
         ratio = median[(attack, "saved_model")] / median[(attack, "keras")]
         print(f"{attack}_saved_model_over_keras={ratio:.3f}")
     if ("pgd10", "art") in median:

@@ -16,21 +16,10 @@ from absl import flags
 from flags import AUTO, parse_fraction
 from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import robustness
+from rat_tf.evaluation import suite as suite_lib
 
-ATTACK_SETS = {"default": robustness.DEFAULT_ATTACKS, "paper": robustness.PAPER_ATTACKS,
-               "all": robustness.ATTACKS, "none": ()}
-
-
-def _parse_attacks(text: str) -> tuple[str, ...]:
-    text = text.strip().lower()
-    if text in ATTACK_SETS:
-        return tuple(ATTACK_SETS[text])
-    names = tuple(a.strip() for a in text.split(",") if a.strip())
-    unknown = [a for a in names if a not in robustness.ATTACKS]
-    if unknown or not names:
-        raise ValueError(f"unknown attack(s) {', '.join(unknown) or text!r}; allowed: "
-                         f"{', '.join(robustness.ATTACKS)} or one of {', '.join(ATTACK_SETS)}")
-    return names
+def _parse_attacks(text: str) -> tuple[tuple[str, ...], bool]:
+    return suite_lib.parse_attacks(text)
 
 
 def _parse_corruptions(text: str) -> tuple[str, ...]:
@@ -73,19 +62,27 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                         "epsilon).", flag_values=fv)
     flags.DEFINE_string("step_size", AUTO, "PGD/CW step (auto: epsilon / 4).", flag_values=fv)
     flags.DEFINE_string("attacks", "default",
-                        f"Comma list of {', '.join(robustness.ATTACKS)}, or default "
-                        f"({', '.join(robustness.DEFAULT_ATTACKS)}), paper "
-                        f"({', '.join(robustness.PAPER_ATTACKS)}), all or none.", flag_values=fv)
+                        f"A preset or a comma list of attacks ({', '.join(suite_lib.REGISTRY)}) and presets. "
+                        f"Presets: {suite_lib.describe_presets()}.", flag_values=fv)
     flags.DEFINE_integer("pgd_steps", 20, "PGD steps.", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("cw_steps", 30, "CW-inf steps.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("restarts", 1, "Random restarts of PGD and CW (worst case per example).",
                          lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("apgd_steps", 100, "APGD iterations.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("apgd_targets", 9, "Target classes of APGD-T.", lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("square_queries", 5000, "Square's query budget.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("apgd_steps", 100, "APGD-CE and APGD-T iterations (AutoAttack: 100).", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_integer("apgd_targets", 9, "Target classes of APGD-T (AutoAttack: 9; at most classes - 1).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("fab_steps", 100, "FAB-T iterations (AutoAttack: 100).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("fab_targets", 9, "Target classes of FAB-T (AutoAttack: 9; at most classes - 1).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("square_queries", 5000, "Square's query budget (AutoAttack: 5,000).", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_boolean("square_rescale_schedule", False,
+                         "Compress Square's square-size schedule (written for 10,000 queries) into "
+                         "--square_queries; AutoAttack's standard version does not.", flag_values=fv)
     flags.DEFINE_integer("nattack_iterations", 200, "NAttack iterations (paper: 200).", lower_bound=1,
                          flag_values=fv)
-    flags.DEFINE_integer("nattack_population", 300, "NAttack population (paper: 300).", lower_bound=1,
+    flags.DEFINE_integer("nattack_population", 300, "NAttack population (paper: 300).", lower_bound=2,
                          flag_values=fv)
     flags.DEFINE_integer("nattack_examples", 1000, "NAttack runs on the first N examples (paper: 1,000).",
                          lower_bound=1, flag_values=fv)
@@ -127,11 +124,12 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def _ok(parse, value) -> bool:
+    """A validator: True, or absl's ValidationError carrying the parser's one-line message."""
     try:
         parse(value)
         return True
-    except ValueError:
-        return False
+    except ValueError as err:
+        raise flags.ValidationError(str(err)) from None
 
 
 def _in_unit(value) -> bool:
@@ -183,12 +181,14 @@ def config_from_flags(fv: flags.FlagValues, metadata: dict[str, Any], output_dir
         if epsilon is None:
             raise ValueError("--epsilon=auto needs the export's metadata; pass --epsilon (e.g. 8/255)")
     step = _fraction_or_auto(fv.step_size)
+    standalone, cascade = _parse_attacks(fv.attacks)
     suite = robustness.SuiteConfig(
         epsilon=float(epsilon), step_size=None if step == AUTO else step, pgd_steps=fv.pgd_steps,
         restarts=fv.restarts, cw_steps=fv.cw_steps, apgd_steps=fv.apgd_steps,
-        apgd_targets=fv.apgd_targets, square_queries=fv.square_queries,
+        apgd_targets=fv.apgd_targets, fab_steps=fv.fab_steps, fab_targets=fv.fab_targets,
+        square_queries=fv.square_queries, square_rescale_schedule=fv.square_rescale_schedule,
         nattack_iterations=fv.nattack_iterations, nattack_population=fv.nattack_population,
-        nattack_examples=fv.nattack_examples, attacks=_parse_attacks(fv.attacks))
+        nattack_examples=fv.nattack_examples, attacks=standalone, autoattack=cascade)
     return EvaluateConfig(
         saved_model=fv.saved_model, endpoint=fv.endpoint, output_key=fv.output_key, dataset=dataset,
         data_dir=fv.data_dir, num_examples=fv.num_examples, batch_size=fv.batch_size, seed=fv.seed,

@@ -15,7 +15,7 @@ import train_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--num_examples=60", "--batch_size=30", "--pgd_steps=5", "--cw_steps=5", "--apgd_steps=10",
-         "--apgd_targets=2", "--square_queries=40", "--nattack_iterations=4", "--nattack_population=16",
+         "--apgd_targets=2", "--fab_steps=5", "--fab_targets=2", "--square_queries=40", "--nattack_iterations=4", "--nattack_population=16",
          "--sweep_examples=30"]
 
 
@@ -37,15 +37,22 @@ def _evaluate(*argv, timeout=400):
 def test_full_report_from_the_export(export_dir, tmp_path):
     out = str(tmp_path / "eval")
     proc = _evaluate(f"--saved_model={export_dir}", f"--output_dir={out}", "--sweep_steps",
-                     "--sweep_epsilon", "--gaps", *SMALL)
+                     "--sweep_epsilon", "--gaps", "--attacks=all", *SMALL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.load(open(os.path.join(out, "report.json")))
     results = report["results"]
-    assert set(results) == {"clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "square", "nattack", "worst_case"}
+    assert set(results) == {"clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square", "nattack",
+                            "autoattack", "worst_case"}
+    # --attacks=all runs AutoAttack's four attacks on every point; its number is their worst case.
+    assert results["autoattack"]["protocol"] == "independent"
+    four = np.array(report["per_example"]["clean"])
+    for name in ("apgd_ce", "apgd_t", "fab_t", "square"):
+        four &= np.array(report["per_example"][name])
+    assert results["autoattack"]["accuracy"] == pytest.approx(four.mean())
     assert report["config"]["dataset"] == "digits"  # from the export's metadata
     assert report["config"]["suite"]["epsilon"] == pytest.approx(0.1)
     worst = np.array(report["per_example"]["worst_case"])
-    for name in ("clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "square", "nattack"):
+    for name in ("clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square", "nattack"):
         assert results["worst_case"]["accuracy"] <= results[name]["accuracy"] + 1e-9
         assert not np.any(worst & ~np.array(report["per_example"][name]))
     assert report["robust_accuracy"] == results["worst_case"]["accuracy"]
@@ -60,10 +67,42 @@ def test_full_report_from_the_export(export_dir, tmp_path):
     assert "robust accuracy (worst case" in proc.stdout
 
 
+def test_default_is_autoattack_as_a_cascade_plus_the_paper_columns(export_dir, tmp_path):
+    out = str(tmp_path / "eval")
+    proc = _evaluate(f"--saved_model={export_dir}", f"--output_dir={out}", "--checks=false", *SMALL,
+                     "--apgd_targets=12")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "using 9" in proc.stderr  # more targets than classes - 1: clamped, with a warning
+    report = json.load(open(os.path.join(out, "report.json")))
+    results, per_example = report["results"], report["per_example"]
+    assert set(results) == {"clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square",
+                            "autoattack", "worst_case"}
+    aa = results["autoattack"]
+    assert aa["protocol"] == "cascade" and aa["attacks"] == ["apgd_ce", "apgd_t", "fab_t", "square"]
+    broken_by = np.array(per_example["autoattack_broken_by"])
+    clean, robust = np.array(per_example["clean"]), np.array(per_example["autoattack"])
+    assert aa["accuracy"] == pytest.approx(robust.mean())
+    np.testing.assert_array_equal(broken_by == "clean", ~clean)
+    np.testing.assert_array_equal(broken_by == "", robust)
+    # Each attack ran only on the points the previous ones left robust.
+    attacked = int(clean.sum())
+    for name in aa["attacks"]:
+        assert results[name]["examples"] == attacked
+        attacked -= int(np.sum(broken_by == name))
+        assert aa["broken_by"][name] == int(np.sum(broken_by == name))
+    worst = clean & robust
+    for name in ("fgsm", "pgd", "cw"):
+        worst &= np.array(per_example[name])
+    np.testing.assert_array_equal(np.array(per_example["worst_case"]), worst)
+    assert report["robust_accuracy"] == pytest.approx(worst.mean())
+
+
 @pytest.mark.parametrize("argv, flag", [
     (["--saved_model=/nonexistent/model"], "--saved_model"),
     (["--attacks=pgd,deepfool"], "--attacks"),
     (["--epsilon=3"], "--epsilon"),
+    (["--square_queries=0"], "--square_queries"),
+    (["--fab_steps=-1"], "--fab_steps"),
 ])
 def test_bad_input_is_one_line_without_traceback(export_dir, argv, flag, tmp_path):
     args = [f"--saved_model={export_dir}", f"--output_dir={tmp_path}"]

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 
@@ -6,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from rat_tf import attacks
-from rat_tf.evaluation import checks, report, robustness
+from rat_tf.evaluation import checks, report, robustness, suite
 
 from helpers import digits, trained_digits_classifier
 
@@ -21,7 +22,7 @@ def model_and_data():
 
 
 def _suite(**kwargs):
-    base = dict(epsilon=EPS, pgd_steps=10, cw_steps=10, attacks=("fgsm", "pgd", "cw"))
+    base = dict(epsilon=EPS, pgd_steps=10, cw_steps=10, attacks=("fgsm", "pgd", "cw"), autoattack=False)
     base.update(kwargs)
     return robustness.SuiteConfig(**base)
 
@@ -121,3 +122,57 @@ def test_report_files(tmp_path, model_and_data):
     png = report.plot_curve(str(tmp_path / "p.png"), {"rat": {0: 0.9, 5: 0.5}}, "K", "t")
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_every_preset_and_list_parses_to_registry_attacks():
+    assert suite.parse_attacks("default") == (("fgsm", "pgd", "cw"), True)
+    assert suite.parse_attacks("autoattack") == ((), True)
+    assert suite.parse_attacks("paper") == (("fgsm", "pgd", "cw", "nattack"), False)
+    assert suite.parse_attacks("all") == (tuple(suite.REGISTRY), False)
+    assert suite.parse_attacks("none") == ((), False)
+    # Attacks the cascade already runs are not run again on their own; NAttack only when asked.
+    assert suite.parse_attacks("autoattack,square,nattack") == (("nattack",), True)
+    assert "nattack" not in robustness.SuiteConfig().names
+    with pytest.raises(ValueError, match="deepfool.*allowed: a comma list of fgsm, pgd"):
+        suite.parse_attacks("pgd,deepfool")
+    for name, spec in suite.REGISTRY.items():
+        assert spec.name == name and dataclasses.is_dataclass(spec.config_type)
+        assert spec.configure(robustness.SuiteConfig(epsilon=0.1), 10) is not None
+
+
+def test_budgets_must_be_positive_integers():
+    for field in ("apgd_steps", "fab_steps", "fab_targets", "square_queries", "nattack_population"):
+        for bad in (0, -3, 2.5, True):
+            with pytest.raises(ValueError, match=field):
+                robustness.SuiteConfig(**{field: bad})
+
+
+def test_cascade_attacks_only_the_points_left_robust(model_and_data):
+    logits_fn, x, y = model_and_data
+    small = dict(apgd_steps=5, fab_steps=5, apgd_targets=2, fab_targets=2, square_queries=30)
+    result = robustness.evaluate(logits_fn, x[:80], y[:80], _suite(attacks=(), autoattack=True, **small),
+                                 batch_size=40)
+    assert result.cascade == suite.AUTOATTACK and set(result.per_attack) == set(suite.AUTOATTACK)
+    robust = result.clean
+    for name in suite.AUTOATTACK:
+        np.testing.assert_array_equal(result.coverage[name], robust)  # what was still robust
+        assert not np.any(result.per_attack[name] & ~robust)          # flags only fall
+        robust = result.per_attack[name]
+    np.testing.assert_array_equal(result.autoattack, robust)
+    assert result.accuracy("autoattack") == pytest.approx(robust.mean())
+    assert result.accuracy("autoattack") < result.accuracy("clean")
+    np.testing.assert_array_equal(result.worst_case, robust)
+    summary = result.summary()["autoattack"]
+    assert sum(summary["broken_by"].values()) == int(result.clean.sum() - robust.sum())
+
+
+def test_library_autoattack_on_a_keras_model():
+    model = trained_digits_classifier()
+    _, _, x, y = digits()
+    out = robustness.autoattack(model, x[:40], y[:40], EPS, apgd_steps=5, fab_steps=5, apgd_targets=2,
+                                fab_targets=2, square_queries=30)
+    assert out.robust.shape == (40,) and out.accuracy == pytest.approx(out.robust.mean())
+    assert out.accuracy < out.clean_accuracy
+    assert set(np.unique(out.broken_by)) <= {"", "clean", *suite.AUTOATTACK}
+    import rat_tf.evaluation
+    assert rat_tf.evaluation.autoattack is robustness.autoattack

@@ -255,7 +255,14 @@ def test_square_size_schedule():
     assert frac(0, 10000, 0.8) == 0.8 and frac(10, 10000, 0.8) == 0.8
     assert frac(11, 10000, 0.8) == 0.4 and frac(51, 10000, 0.8) == 0.2
     assert frac(9000, 10000, 0.8) == 0.8 / 512
-    assert frac(50, 500, 0.8) == frac(1000, 10000, 0.8) == 0.8 / 16  # rescaled to the budget
+    # AutoAttack's standard version: the schedule does not depend on the budget.
+    assert frac(50, 500, 0.8) == frac(50, 10000, 0.8) == 0.8 / 2
+    # On 32x32 images with 5,000 queries about 20% of them use squares of side <= 3 px.
+    small = sum(round((frac(i, 5000, 0.8) * 1024) ** 0.5) <= 3 for i in range(5000))
+    assert 0.15 < small / 5000 < 0.25
+    # The rescaled schedule, on request: the budget is mapped onto the 10,000 iterations.
+    assert frac(50, 500, 0.8, rescale_schedule=True) == frac(1000, 10000, 0.8) == 0.8 / 16
+    assert sum(round((frac(i, 5000, 0.8, True) * 1024) ** 0.5) <= 3 for i in range(5000)) > 2500
 
 
 def test_nattack_update_is_the_spec_formula_with_a_per_sample_max():
@@ -314,8 +321,10 @@ def test_argument_validation(logits_fn, data):
     with pytest.raises(ValueError, match="rho"):
         APGDConfig(0.1, rho=0.0)
     assert dataclasses.replace(APGDConfig(0.1), loss="dlr").loss == "dlr"
-    with pytest.raises(ValueError, match="num_target_classes"):
-        attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=10)
+    with pytest.warns(UserWarning, match="C - 1 = 9"):  # clamped, as AutoAttack does
+        clamped = attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=10)
+    nine = attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=9)
+    np.testing.assert_array_equal(clamped.adversarial.numpy(), nine.adversarial.numpy())
     with pytest.raises(ValueError, match="num_target_classes"):
         attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=0)
     two_classes = lambda z: tf.reshape(z, [tf.shape(z)[0], -1])[:, :2]  # noqa: E731

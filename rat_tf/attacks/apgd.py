@@ -20,14 +20,15 @@ Losses (per example, from logits z, sorted descending z_pi1 >= z_pi2 >= ...):
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Callable, NamedTuple, Optional
 
 import tensorflow as tf
 
 from rat_tf import randomness
+from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_epsilon
 from rat_tf.attacks.pgd import cross_entropy
 
-LogitsFn = Callable[[tf.Tensor], tf.Tensor]
 APGD_LOSSES = ("ce", "dlr", "dlr_targeted")
 # The denominators' 1e-12 follow the reference: DLR is invariant to shifts and scalings of the
 # logits, and the constant only guards an exact tie of the top logits.
@@ -59,16 +60,11 @@ class APGDConfig:
     rho: float = 0.75
 
     def __post_init__(self):
-        if isinstance(self.epsilon, bool) or not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {self.epsilon}")
-        if (isinstance(self.num_steps, bool) or int(self.num_steps) != self.num_steps
-                or self.num_steps < 1):
-            raise ValueError(f"num_steps must be an integer >= 1, got {self.num_steps}")
+        check_epsilon(self.epsilon)
+        check_count("num_steps", self.num_steps)
         if self.loss not in APGD_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(APGD_LOSSES)}, got {self.loss!r}")
-        if (isinstance(self.num_restarts, bool) or int(self.num_restarts) != self.num_restarts
-                or self.num_restarts < 1):
-            raise ValueError(f"num_restarts must be an integer >= 1, got {self.num_restarts}")
+        check_count("num_restarts", self.num_restarts)
         if not 0.0 < self.rho <= 1.0:
             raise ValueError(f"rho must be in (0, 1], got {self.rho}")
 
@@ -178,10 +174,6 @@ def apgd_checkpoints(num_steps: int) -> list[int]:
     return checkpoints
 
 
-def _batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
-
-
 def _make_loss(loss: str, labels: tf.Tensor, targets: Optional[tf.Tensor]):
     if loss == "ce":
         return lambda logits: cross_entropy(logits, labels)
@@ -238,16 +230,16 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
              step, increases, loss_best_at_check, reduced_at_check):
         # Momentum step (the first step has none).
         a = tf.where(i > 0, tf.constant(0.75, x.dtype), tf.constant(1.0, x.dtype))
-        z = tf.clip_by_value(x_cur + tf.cast(_batch_mask(step, x), x.dtype) * tf.sign(grad),
+        z = tf.clip_by_value(x_cur + tf.cast(batch_mask(step, x), x.dtype) * tf.sign(grad),
                              lower, upper)
         x_new = tf.clip_by_value(x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev),
                                  lower, upper)
         loss, grad, wrong = evaluate(x_new)
-        x_adv = tf.where(_batch_mask(wrong, x), x_new, x_adv)
+        x_adv = tf.where(batch_mask(wrong, x), x_new, x_adv)
         found = tf.logical_or(found, wrong)
         improved = loss > loss_best
-        x_best = tf.where(_batch_mask(improved, x), x_new, x_best)
-        grad_best = tf.where(_batch_mask(improved, x), grad, grad_best)
+        x_best = tf.where(batch_mask(improved, x), x_new, x_best)
+        grad_best = tf.where(batch_mask(improved, x), grad, grad_best)
         loss_best = tf.where(improved, loss, loss_best)
         increases = increases + tf.cast(loss > loss_prev, tf.float32)
 
@@ -263,8 +255,8 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
         loss_best_at_check = tf.where(check, loss_best, loss_best_at_check)
         increases = tf.where(check, tf.zeros_like(increases), increases)
         step = tf.where(halve, step / 2.0, step)
-        x_next = tf.where(_batch_mask(halve, x), x_best, x_new)
-        grad = tf.where(_batch_mask(halve, x), grad_best, grad)
+        x_next = tf.where(batch_mask(halve, x), x_best, x_new)
+        grad = tf.where(batch_mask(halve, x), grad_best, grad)
         return (i + 1, x_next, x_cur, grad, loss, x_best, loss_best, grad_best, x_adv, found,
                 step, increases, loss_best_at_check, reduced_at_check)
 
@@ -274,7 +266,7 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
              tf.ones(per_example, tf.bool))  # no "stalled" test at the first checkpoint
     state = tf.while_loop(lambda i, *_: i < n, body, state, maximum_iterations=n)
     _, _, _, _, _, x_best, loss_best, _, x_adv, found, *_ = state
-    return tf.where(_batch_mask(found, x), x_adv, x_best), found, loss_best
+    return tf.where(batch_mask(found, x), x_adv, x_best), found, loss_best
 
 
 def _attack_robust(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Optional[tf.Tensor],
@@ -291,7 +283,7 @@ def _attack_robust(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Opt
     # Per example: a success replaces the point; otherwise keep the higher loss.
     take = tf.logical_or(sub_found, sub_loss > tf.gather(best_loss, index))
     where = index[:, None]
-    merged = tf.where(_batch_mask(take, sub_adv), sub_adv, tf.gather(adversarial, index))
+    merged = tf.where(batch_mask(take, sub_adv), sub_adv, tf.gather(adversarial, index))
     adversarial = tf.tensor_scatter_nd_update(adversarial, where, merged)
     best_loss = tf.tensor_scatter_nd_update(
         best_loss, where, tf.where(take, sub_loss, tf.gather(best_loss, index)))
@@ -426,23 +418,22 @@ def apgd_targeted(logits_fn: LogitsFn,
       config: the attack; its `loss` is replaced by "dlr_targeted" (the loss that defines
         APGD-T), so `APGDConfig(eps, num_steps)` is enough.
       seed: stateless seed of shape (2,).
-      num_target_classes: how many target classes to try (AutoAttack: 9); at most C - 1.
+      num_target_classes: how many target classes to try (AutoAttack: 9); more than C - 1 are
+        clamped to C - 1 with a warning, as AutoAttack does.
 
     Returns:
       An `APGDResult`, all tensors `tf.stop_gradient`-ed.
     """
-    if (isinstance(num_target_classes, bool) or int(num_target_classes) != num_target_classes
-            or num_target_classes < 1):
-        raise ValueError(f"num_target_classes must be an integer >= 1, got {num_target_classes}")
-    num_target_classes = int(num_target_classes)
+    num_target_classes = check_count("num_target_classes", num_target_classes)
     config = dataclasses.replace(config, loss="dlr_targeted")
     x, y = _prepare(x, y)
     clean_logits, state = _initial_state(logits_fn, x, y)
     _check_classes(clean_logits, 4, "dlr_targeted")
     num_classes = clean_logits.shape[-1]
     if num_classes is not None and num_target_classes > num_classes - 1:
-        raise ValueError(f"num_target_classes must be at most C - 1 = {num_classes - 1}, "
-                         f"got {num_target_classes}")
+        warnings.warn(f"num_target_classes={num_target_classes} but the model has {num_classes} "
+                      f"classes; using C - 1 = {num_classes - 1}, as AutoAttack does", stacklevel=2)
+        num_target_classes = num_classes - 1
     # Row k - 2 holds the class of the k-th largest clean logit (k = 2 .. num_target_classes + 1).
     ranked = tf.math.top_k(clean_logits, k=num_target_classes + 1).indices
     targets_per_run = tf.transpose(ranked[:, 1:])

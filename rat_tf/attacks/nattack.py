@@ -23,24 +23,18 @@ e.g. `tf.function(lambda x: model(x, training=False), reduce_retracing=True)`, f
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.square import (ProgressFn, QueryAttackResult, QueryFn, SeedLike, as_seed,
-                                   query_logits)
+from rat_tf.attacks.common import (ProgressFn, QueryFn, SeedLike, as_seed, batch_mask,
+                                   check_count, check_epsilon, project)
+from rat_tf.attacks.square import QueryAttackResult, query_logits
 
 _TANH_SHRINK = 1.0 - 1e-6  # keeps arctanh finite at pixels 0 and 1, as the official code
 _REWARD_EPS = 1e-7
-
-
-def _batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
-
-
-def _project(candidate: tf.Tensor, x: tf.Tensor, epsilon: tf.Tensor) -> tf.Tensor:
-    return tf.clip_by_value(x + tf.clip_by_value(candidate - x, -epsilon, epsilon), 0.0, 1.0)
 
 
 def _log_margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -50,6 +44,34 @@ def _log_margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     true = tf.reduce_sum(tf.where(onehot, log_p, 0.0), axis=-1)
     other = tf.reduce_max(tf.where(onehot, tf.constant(float("-inf"), log_p.dtype), log_p), axis=-1)
     return true - other
+
+
+@dataclasses.dataclass(frozen=True)
+class NAttackConfig:
+    """NAttack (Li et al. 2019), Linf, pixel units.
+
+    Attributes:
+      epsilon: Linf radius.
+      num_iterations: search iterations (the paper: 200).
+      population: samples per iteration (the paper: 300).
+      sigma: the search distribution's standard deviation.
+      learning_rate: the step of the distribution's mean.
+    """
+
+    epsilon: float
+    num_iterations: int = 200
+    population: int = 300
+    sigma: float = 0.1
+    learning_rate: float = 0.02
+
+    def __post_init__(self):
+        check_epsilon(self.epsilon)
+        check_count("num_iterations", self.num_iterations)
+        check_count("population (the rewards are normalised)", self.population, 2)
+        if not self.sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {self.sigma}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
 
 def nattack_result(logits_fn: QueryFn,
@@ -96,19 +118,9 @@ def nattack_result(logits_fn: QueryFn,
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
         raise ValueError(f"nattack expects float images in [0, 1], got dtype {x.dtype}")
-    if isinstance(epsilon, bool) or not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {epsilon}")
-    for name, value in (("num_iterations", num_iterations), ("population", population),
-                        ("max_batch", max_batch)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value}")
-    if population < 2:
-        raise ValueError(f"population must be at least 2 (the rewards are normalised), "
-                         f"got {population}")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    NAttackConfig(epsilon, num_iterations, population, sigma, learning_rate)  # validates
+    num_iterations, population = int(num_iterations), int(population)
+    max_batch = check_count("max_batch", max_batch)
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     seed = as_seed(seed)
     n = int(x.shape[0])
@@ -135,7 +147,7 @@ def nattack_result(logits_fn: QueryFn,
         if int(index.shape[0]) > 0:
             # Check the mean image of every example still attacked.
             x_a = tf.gather(x, index)
-            mean_image = _project(0.5 * tf.tanh(tf.gather(z0, index) + tf.gather(mu, index)) + 0.5,
+            mean_image = project(0.5 * tf.tanh(tf.gather(z0, index) + tf.gather(mu, index)) + 0.5,
                                   x_a, eps)
             pred = tf.argmax(query_logits(logits_fn, mean_image, probabilities, max_batch),
                              axis=-1, output_type=tf.int32)
@@ -161,7 +173,7 @@ def nattack_result(logits_fn: QueryFn,
             xi = tf.random.stateless_normal([k, population] + image_shape, chunk_seed,
                                             dtype=x.dtype)
             x_c = tf.gather(x, rows)[:, None]
-            candidates = _project(
+            candidates = project(
                 0.5 * tf.tanh(tf.gather(z0, rows)[:, None] + tf.gather(mu, rows)[:, None]
                               + sigma * xi) + 0.5, x_c, eps)
             logits = query_logits(logits_fn, tf.reshape(candidates, [k * population] + image_shape),

@@ -13,8 +13,8 @@ from typing import Callable, NamedTuple, Optional
 import tensorflow as tf
 
 from rat_tf import randomness
+from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_epsilon, project
 
-LogitsFn = Callable[[tf.Tensor], tf.Tensor]
 LOSSES = ("ce", "cw")
 # Attacks with at most this many steps are unrolled into the graph; longer ones (sweeps up to
 # K = 100) use tf.while_loop to keep graphs small.
@@ -41,12 +41,10 @@ class PGDConfig:
     loss: str = "ce"
 
     def __post_init__(self):
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {self.epsilon}")
+        check_epsilon(self.epsilon)
         if self.step_size < 0.0:
             raise ValueError(f"step_size must be >= 0, got {self.step_size}")
-        if int(self.num_steps) != self.num_steps or self.num_steps < 0:
-            raise ValueError(f"num_steps must be an integer >= 0, got {self.num_steps}")
+        check_count("num_steps", self.num_steps, 0)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 
@@ -81,16 +79,6 @@ def cw_margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
 
 
 _LOSS_FNS = {"ce": cross_entropy, "cw": cw_margin}
-
-
-def _batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    """Reshapes a (N,) mask so that it broadcasts against `like` (N, ...)."""
-    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
-
-
-def project(x_adv: tf.Tensor, x: tf.Tensor, epsilon: float) -> tf.Tensor:
-    """Projection onto B(x, eps) intersected with [0, 1]: clip to the ball, then to [0, 1]."""
-    return tf.clip_by_value(tf.clip_by_value(x_adv, x - epsilon, x + epsilon), 0.0, 1.0)
 
 
 def random_start(x: tf.Tensor, epsilon: float, seed) -> tf.Tensor:
@@ -165,7 +153,7 @@ def pgd(logits_fn: LogitsFn,
         # x'_0 (the random start) is not part of the path.
         is_adv = tf.logical_and(t > 0, tf.argmax(logits, axis=-1, output_type=tf.int32) != y)
         newly = tf.logical_and(is_adv, tf.logical_not(found))
-        first = tf.where(_batch_mask(newly, x_t), x_t, first)
+        first = tf.where(batch_mask(newly, x_t), x_t, first)
         found = tf.logical_or(found, is_adv)
         x_next = tf.clip_by_value(x_t + alpha * tf.sign(grad), lower, upper)
         return t + 1, x_next, first, found
@@ -179,7 +167,7 @@ def pgd(logits_fn: LogitsFn,
     else:
         _, end, first, found = tf.while_loop(lambda t, *_: t < config.num_steps, body, state,
                                              maximum_iterations=config.num_steps)
-    first = tf.where(_batch_mask(found, end), first, end)
+    first = tf.where(batch_mask(found, end), first, end)
     return PGDResult(tf.stop_gradient(end), tf.stop_gradient(first), tf.stop_gradient(found))
 
 

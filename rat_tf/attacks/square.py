@@ -6,11 +6,11 @@ the original max-andr/square-attack code for the per-image sampling. The attack 
 `logits_fn` (never differentiates it), so it measures robustness that does not rest on useful
 gradients: a model whose gradients are masked or obfuscated falls to it when it is not robust.
 
-The search runs as a Python loop over queries (a query attack is sequential by nature); the
-work of each iteration is one batched call of `logits_fn` and a few batched tensor ops on the
-examples not yet misclassified (early stop per example). Randomness is stateless TF, derived
-from one seed, so a run is reproducible. The functions run eagerly (do not wrap them in
-`tf.function`); for speed, pass a compiled model call such as
+The search runs as a Python loop over queries (a query attack is sequential by nature, and the
+model may sit behind a numpy interface); the work of each iteration is one batched call of
+`logits_fn` on the examples not yet misclassified (early stop per example) between two compiled
+tensor functions. Randomness is stateless TF, derived from one seed, so a run is reproducible.
+Do not wrap the functions in `tf.function`; for speed, pass a compiled model call such as
 `tf.function(lambda x: model(x, training=False), reduce_retracing=True)`.
 
 Also home of `QueryAttackResult`, shared by the query-only attacks (Square and NAttack).
@@ -18,17 +18,45 @@ Also home of `QueryAttackResult`, shared by the query-only attacks (Square and N
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Callable, NamedTuple, Optional, Union
+from typing import NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from rat_tf import randomness
+from rat_tf.attacks.common import (ProgressFn, QueryFn, SeedLike, as_seed, batch_mask, check_count,
+                                   check_epsilon, margin)
 
-QueryFn = Callable[[tf.Tensor], Union[tf.Tensor, np.ndarray]]
-SeedLike = Union[int, tf.Tensor, np.ndarray, tuple, list]
-ProgressFn = Callable[[int, int], None]
+# The square-size schedule is written for this many iterations (Andriushchenko et al. 2020).
+SCHEDULE_ITERATIONS = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class SquareConfig:
+    """Square Attack, Linf (pixel units).
+
+    Attributes:
+      epsilon: Linf radius.
+      num_queries: query budget per example (AutoAttack's standard version: 5,000).
+      p_init: initial fraction of pixels in a square (AutoAttack, Linf: 0.8).
+      rescale_schedule: compress the square-size schedule, written for 10,000 iterations, into
+        `num_queries` (AutoAttack's `resc_schedule=True`). Off by default, as AutoAttack's
+        standard version runs it: with a smaller budget the attack then simply stops earlier in
+        the same schedule, and spends its queries on large squares.
+    """
+
+    epsilon: float
+    num_queries: int = 5000
+    p_init: float = 0.8
+    rescale_schedule: bool = False
+
+    def __post_init__(self):
+        check_epsilon(self.epsilon)
+        check_count("num_queries", self.num_queries)
+        if isinstance(self.p_init, bool) or not 0.0 < self.p_init <= 1.0:
+            raise ValueError(f"p_init must be in (0, 1], got {self.p_init!r}")
 
 
 class QueryAttackResult(NamedTuple):
@@ -45,16 +73,6 @@ class QueryAttackResult(NamedTuple):
     adversarial: tf.Tensor
     success: tf.Tensor
     queries: tf.Tensor
-
-
-def as_seed(seed: SeedLike) -> tf.Tensor:
-    """A stateless seed of shape (2,) from an int or a shape-(2,) seed."""
-    if isinstance(seed, (int, np.integer)):
-        return tf.constant([0, int(seed)], tf.int32)
-    seed = tf.reshape(tf.cast(tf.convert_to_tensor(seed), tf.int32), [-1])
-    if seed.shape[0] != 2:
-        raise ValueError(f"seed must be an int or have shape (2,), got shape {seed.shape}")
-    return seed
 
 
 def query_logits(logits_fn: QueryFn, images: tf.Tensor, probabilities: bool = False,
@@ -76,22 +94,15 @@ def query_logits(logits_fn: QueryFn, images: tf.Tensor, probabilities: bool = Fa
     return out
 
 
-def margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """z_y - max_{j != y} z_j per example (positive exactly when classified as y)."""
-    onehot = tf.range(tf.shape(logits)[-1])[None, :] == labels[:, None]
-    true_logit = tf.reduce_sum(tf.where(onehot, logits, 0.0), axis=-1)
-    other = tf.reduce_max(tf.where(onehot, tf.constant(-np.inf, logits.dtype), logits), axis=-1)
-    return true_logit - other
+def square_size_fraction(iteration: int, num_queries: int, p_init: float,
+                         rescale_schedule: bool = False) -> float:
+    """p, the fraction of pixels a square covers at `iteration` (0-based, after the start).
 
-
-def square_size_fraction(iteration: int, num_queries: int, p_init: float) -> float:
-    """p, the fraction of pixels a square covers at `iteration` (the published schedule).
-
-    The schedule is written for 10,000 queries and rescaled to `num_queries` (AutoAttack's
-    `resc_schedule=True`): p_init, halved after 10, 50, 200, 500, 1000, 2000, 4000, 6000 and
-    8000 (rescaled) iterations.
+    The published schedule: p_init, halved after 10, 50, 200, 500, 1000, 2000, 4000, 6000 and
+    8000 iterations. With `rescale_schedule` the iteration is first mapped onto the 10,000
+    iterations the schedule was written for (AutoAttack's `resc_schedule=True`).
     """
-    it = int(iteration / num_queries * 10000)
+    it = int(iteration / num_queries * SCHEDULE_ITERATIONS) if rescale_schedule else int(iteration)
     for divisor, start in ((512, 8000), (256, 6000), (128, 4000), (64, 2000), (32, 1000),
                            (16, 500), (8, 200), (4, 50), (2, 10)):
         if it > start:
@@ -99,29 +110,54 @@ def square_size_fraction(iteration: int, num_queries: int, p_init: float) -> flo
     return p_init
 
 
-def _validate(x, epsilon, num_queries, p_init):
+def _validate(x):
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
         raise ValueError(f"expected float images in [0, 1], got dtype {x.dtype}")
     if x.shape.rank != 4:
         raise ValueError(f"expected NHWC images (rank 4), got shape {x.shape}")
-    if isinstance(epsilon, bool) or not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {epsilon}")
-    if isinstance(num_queries, bool) or int(num_queries) != num_queries or num_queries < 1:
-        raise ValueError(f"num_queries must be an integer >= 1, got {num_queries}")
-    if not 0.0 < p_init <= 1.0:
-        raise ValueError(f"p_init must be in (0, 1], got {p_init}")
     return x
-
-
-def _batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
 
 
 def _random_signs(seed: tf.Tensor, shape, dtype) -> tf.Tensor:
     """Independent +-1 values, each sign with probability 1/2."""
     coin = tf.random.stateless_uniform(shape, seed, 0, 2, dtype=tf.int32)
     return tf.cast(2 * coin - 1, dtype)
+
+
+# The work of one iteration around the model call, compiled once (the batch dimension is
+# relaxed, so the shrinking set of robust examples does not retrace).
+@tf.function(reduce_retracing=True)
+def _propose(x_best, lower, upper, index, seed, size, eps):
+    """Candidates for the examples `index`: a random square per image moved to the ball's edge."""
+    h, w, c = x_best.shape[1], x_best.shape[2], x_best.shape[3]
+    n_active = tf.shape(index)[0]
+    seeds = randomness.split(seed, 3)
+    top = tf.random.stateless_uniform([n_active, 1, 1, 1], seeds[0], 0, h - size + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([n_active, 1, 1, 1], seeds[1], 0, w - size + 1, dtype=tf.int32)
+    signs = _random_signs(seeds[2], [n_active, 1, 1, c], x_best.dtype)
+    rows = tf.range(h)[None, :, None, None]
+    cols = tf.range(w)[None, None, :, None]
+    square = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+    current = tf.gather(x_best, index)
+    candidate = tf.where(square, current + 2.0 * eps * signs, current)
+    return tf.clip_by_value(candidate, tf.gather(lower, index), tf.gather(upper, index))
+
+
+@tf.function(reduce_retracing=True)
+def _accept(x_best, best_margin, queries, index, candidate, logits, y):
+    """Keeps each candidate that lowers its example's margin; counts one query per example."""
+    new_margin = margin(logits, tf.gather(y, index))
+    old_margin = tf.gather(best_margin, index)
+    improved = new_margin < old_margin  # includes every newly misclassified candidate
+    where = index[:, None]
+    current = tf.gather(x_best, index)
+    x_best = tf.tensor_scatter_nd_update(
+        x_best, where, tf.where(batch_mask(improved, candidate), candidate, current))
+    best_margin = tf.tensor_scatter_nd_update(best_margin, where,
+                                              tf.where(improved, new_margin, old_margin))
+    queries = tf.tensor_scatter_nd_add(queries, where, tf.ones_like(index, tf.int32))
+    return x_best, best_margin, queries
 
 
 def square_attack_result(logits_fn: QueryFn,
@@ -132,6 +168,7 @@ def square_attack_result(logits_fn: QueryFn,
                          p_init: float = 0.8,
                          seed: SeedLike = 0,
                          *,
+                         rescale_schedule: bool = False,
                          probabilities: bool = False,
                          progress: Optional[ProgressFn] = None) -> QueryAttackResult:
     """Square Attack (Linf, untargeted, margin loss), returning per-example details.
@@ -143,6 +180,10 @@ def square_attack_result(logits_fn: QueryFn,
     onto B(x, eps) and [0, 1] (so the square's pixels land on x +- eps, or on the [0, 1] bound).
     The candidate is kept if it lowers the margin z_y - max_{j != y} z_j. An example stops once
     its margin is <= 0 (misclassified).
+
+    The square-size schedule p_i is AutoAttack's standard one: fixed for 10,000 iterations
+    whatever the budget (`resc_schedule=False` there). `rescale_schedule=True` compresses it
+    into `num_queries` instead.
 
     Deviations from fra31/auto-attack, chosen for batched strength: each image draws its own
     square position and signs (as the original max-andr code; AutoAttack's version draws one
@@ -158,6 +199,7 @@ def square_attack_result(logits_fn: QueryFn,
       num_queries: query budget per example (AutoAttack's standard version: 5,000).
       p_init: initial fraction of pixels in a square (0.8 for Linf in AutoAttack).
       seed: an int or a stateless seed of shape (2,).
+      rescale_schedule: compress the schedule into `num_queries` (see `SquareConfig`).
       probabilities: `logits_fn` returns softmax probabilities instead of logits.
       progress: optional callback(iteration, number of examples still robust).
 
@@ -166,7 +208,8 @@ def square_attack_result(logits_fn: QueryFn,
       the point of lowest margin found (the clean image for examples misclassified clean and
       for epsilon = 0).
     """
-    x = _validate(x, epsilon, num_queries, p_init)
+    config = SquareConfig(epsilon, num_queries, p_init, rescale_schedule)
+    x = _validate(x)
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     seed = as_seed(seed)
     n, h, w, c = (int(d) for d in x.shape)
@@ -182,7 +225,7 @@ def square_attack_result(logits_fn: QueryFn,
     stripes = _random_signs(randomness.fold_in(seed, 0), [n, 1, w, c], x.dtype)
     # Examples misclassified clean are returned unchanged and never queried.
     attacked = clean_margin > 0
-    x_best = tf.where(_batch_mask(attacked, x), tf.clip_by_value(x + eps * stripes, 0.0, 1.0), x)
+    x_best = tf.where(batch_mask(attacked, x), tf.clip_by_value(x + eps * stripes, 0.0, 1.0), x)
     best_margin = clean_margin
     index = tf.where(attacked)[:, 0]
     if int(index.shape[0]) > 0:
@@ -191,36 +234,20 @@ def square_attack_result(logits_fn: QueryFn,
         best_margin = tf.tensor_scatter_nd_update(best_margin, index[:, None], start_margin)
     queries = tf.cast(attacked, tf.int32)
 
-    rows = tf.range(h)[None, :, None, None]
-    cols = tf.range(w)[None, None, :, None]
-    for i in range(num_queries - 1):
+    for i in range(config.num_queries - 1):
         index = tf.where(best_margin > 0)[:, 0]
         n_active = int(index.shape[0])
         if progress is not None:
             progress(i, n_active)
         if n_active == 0:
             break
-        p = square_size_fraction(i, num_queries, p_init)
+        p = square_size_fraction(i, config.num_queries, config.p_init, config.rescale_schedule)
         size = min(max(int(round(math.sqrt(p * h * w))), 1), h, w)
-        step_seeds = randomness.split(randomness.fold_in(seed, i + 1), 3)
-        top = tf.random.stateless_uniform([n_active, 1, 1, 1], step_seeds[0], 0, h - size + 1,
-                                          dtype=tf.int32)
-        left = tf.random.stateless_uniform([n_active, 1, 1, 1], step_seeds[1], 0, w - size + 1,
-                                           dtype=tf.int32)
-        signs = _random_signs(step_seeds[2], [n_active, 1, 1, c], x.dtype)
-        square = ((rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size))
-        current = tf.gather(x_best, index)
-        candidate = tf.where(square, current + 2.0 * eps * signs, current)
-        candidate = tf.clip_by_value(candidate, tf.gather(lower, index), tf.gather(upper, index))
-        new_margin = margin(query_logits(logits_fn, candidate, probabilities), tf.gather(y, index))
-        old_margin = tf.gather(best_margin, index)
-        improved = new_margin < old_margin  # includes every newly misclassified candidate
-        where = index[:, None]
-        x_best = tf.tensor_scatter_nd_update(
-            x_best, where, tf.where(_batch_mask(improved, candidate), candidate, current))
-        best_margin = tf.tensor_scatter_nd_update(best_margin, where,
-                                                  tf.where(improved, new_margin, old_margin))
-        queries = tf.tensor_scatter_nd_add(queries, where, tf.ones([n_active], tf.int32))
+        candidate = _propose(x_best, lower, upper, index, randomness.fold_in(seed, i + 1),
+                             tf.constant(size, tf.int32), eps)
+        logits = query_logits(logits_fn, candidate, probabilities)
+        x_best, best_margin, queries = _accept(x_best, best_margin, queries, index, candidate,
+                                               logits, y)
     return QueryAttackResult(tf.stop_gradient(x_best), best_margin <= 0, queries)
 
 
@@ -232,6 +259,7 @@ def square_attack(logits_fn: QueryFn,
                   p_init: float = 0.8,
                   seed: SeedLike = 0,
                   *,
+                  rescale_schedule: bool = False,
                   probabilities: bool = False,
                   progress: Optional[ProgressFn] = None) -> tf.Tensor:
     """Square Attack (Linf), query-only; returns the adversarial images.
@@ -241,4 +269,5 @@ def square_attack(logits_fn: QueryFn,
     caller's robustness is the model's prediction on the result.
     """
     return square_attack_result(logits_fn, x, y, epsilon, num_queries, p_init, seed,
-                                probabilities=probabilities, progress=progress).adversarial
+                                rescale_schedule=rescale_schedule, probabilities=probabilities,
+                                progress=progress).adversarial

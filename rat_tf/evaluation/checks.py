@@ -7,15 +7,14 @@ unreliable (or, for the soft-label signature, that PGD on cross-entropy flatters
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from rat_tf import attacks
+from rat_tf.attacks.common import LogitsFn
 from rat_tf.evaluation import robustness
-
-LogitsFn = Callable[[tf.Tensor], tf.Tensor]
+from rat_tf.evaluation import suite as suite_lib
 
 
 @dataclasses.dataclass
@@ -87,9 +86,9 @@ def query_vs_white_box(result: robustness.RobustnessResult, tolerance: float = 0
 
     Compared on the examples the query attack ran on, against the white-box worst case there.
     """
-    white = [a for a in result.per_attack if a in robustness.WHITE_BOX]
+    white = [a for a in result.per_attack if a in suite_lib.WHITE_BOX]
     numbers, fired_by = {}, []
-    for name in (a for a in result.per_attack if a in robustness.QUERY_ONLY):
+    for name in (a for a in result.per_attack if a in suite_lib.QUERY_ONLY):
         covered = result.coverage[name]
         if not white or not covered.any():
             continue

@@ -10,11 +10,11 @@ import math
 import os
 from typing import Any, Mapping, Optional
 
+from rat_tf.evaluation.suite import REGISTRY
 from rat_tf.files import atomic_write, atomic_write_text
 
-COLUMNS = (("clean", "Clean"), ("fgsm", "FGSM"), ("pgd", "PGD"), ("cw", "CW-inf"),
-           ("apgd_ce", "APGD-CE"), ("apgd_t", "APGD-T"), ("square", "Square"),
-           ("nattack", "NAttack"), ("worst_case", "Worst case"))
+COLUMNS = (("clean", "Clean"), *((spec.name, spec.title) for spec in REGISTRY.values()),
+           ("autoattack", "AutoAttack"), ("worst_case", "Worst case"))
 
 
 def _percent(value: Optional[float]) -> str:

@@ -13,78 +13,45 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from rat_tf import attacks
+from rat_tf.attacks.common import LogitsFn
+from rat_tf.evaluation.suite import (AUTOATTACK, PRESETS, QUERY_ONLY, REGISTRY, WHITE_BOX,
+                                     SuiteConfig, parse_attacks)
 
-LogitsFn = Callable[[tf.Tensor], tf.Tensor]
+ATTACKS = tuple(REGISTRY)
+ProgressFn = Callable[[str, int, int], None]
+QUERY_BATCH_FACTOR = 4  # query-only attacks run on batches of this many times `batch_size`
 
-WHITE_BOX = ("fgsm", "pgd", "cw", "apgd_ce", "apgd_t")
-QUERY_ONLY = ("square", "nattack")
-ATTACKS = WHITE_BOX + QUERY_ONLY
-PAPER_ATTACKS = ("fgsm", "pgd", "cw", "nattack")
-DEFAULT_ATTACKS = ("fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "square", "nattack")
-
-
-@dataclasses.dataclass(frozen=True)
-class SuiteConfig:
-    """The attack suite (pixel units; defaults follow the paper and AutoAttack).
-
-    Attributes:
-      epsilon: Linf radius.
-      step_size: PGD / CW step size (default epsilon / 4, i.e. 2/255 at 8/255).
-      pgd_steps: PGD-K steps (paper reports PGD-20).
-      restarts: random restarts for PGD and CW (worst case per example).
-      cw_steps: steps of PGD on the CW margin.
-      apgd_steps: APGD iterations (AutoAttack: 100).
-      apgd_targets: target classes for APGD-T (AutoAttack: 9).
-      square_queries: Square's query budget (AutoAttack: 5000).
-      nattack_iterations, nattack_population: NAttack (paper: 200, 300).
-      nattack_examples: NAttack runs on the first this-many examples (paper: 1,000).
-      attacks: the attack names to run.
-    """
-
-    epsilon: float = 8 / 255
-    step_size: Optional[float] = None
-    pgd_steps: int = 20
-    restarts: int = 1
-    cw_steps: int = 30
-    apgd_steps: int = 100
-    apgd_targets: int = 9
-    square_queries: int = 5000
-    nattack_iterations: int = 200
-    nattack_population: int = 300
-    nattack_examples: int = 1000
-    attacks: tuple[str, ...] = DEFAULT_ATTACKS
-
-    def __post_init__(self):
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {self.epsilon}")
-        unknown = [a for a in self.attacks if a not in ATTACKS]
-        if unknown:
-            raise ValueError(f"unknown attack(s) {', '.join(unknown)}; allowed: {', '.join(ATTACKS)}")
-        for name in ("pgd_steps", "restarts", "cw_steps", "apgd_steps", "apgd_targets",
-                     "square_queries", "nattack_iterations", "nattack_population", "nattack_examples"):
-            value = getattr(self, name)
-            if int(value) != value or value < (0 if name == "pgd_steps" else 1):
-                raise ValueError(f"{name} must be a positive integer, got {value}")
-
-    @property
-    def pgd_step_size(self) -> float:
-        return self.step_size if self.step_size is not None else self.epsilon / 4
+__all__ = ["ATTACKS", "AUTOATTACK", "AutoAttackResult", "PRESETS", "QUERY_ONLY", "RobustnessResult",
+           "SuiteConfig", "WHITE_BOX", "autoattack", "epsilon_sweep", "evaluate", "generalisation_gaps",
+           "parse_attacks", "pgd_accuracy", "predict", "progress_bars", "steps_sweep"]
 
 
 @dataclasses.dataclass
 class RobustnessResult:
-    """Per-example flags (True = still correctly classified) and their summaries."""
+    """Per-example flags (True = still correctly classified) and their summaries.
+
+    Attributes:
+      clean: the clean flags.
+      per_attack: attack -> flags. For an attack of the AutoAttack cascade the flags are
+        cumulative: robust after it and every earlier attack of the cascade.
+      coverage: attack -> the examples it attacked or judged (NAttack: its first examples; a
+        cascade attack: the examples still robust when its turn came).
+      seconds: attack -> wall time.
+      cascade: the attacks that ran as AutoAttack's cascade, in order (empty if none).
+    """
 
     clean: np.ndarray
     per_attack: dict[str, np.ndarray]
     coverage: dict[str, np.ndarray]
     seconds: dict[str, float]
+    cascade: tuple[str, ...] = ()
 
     @property
     def worst_case(self) -> np.ndarray:
@@ -93,20 +60,59 @@ class RobustnessResult:
             robust &= flags
         return robust
 
+    @property
+    def has_autoattack(self) -> bool:
+        return all(name in self.per_attack for name in AUTOATTACK)
+
+    @property
+    def autoattack(self) -> np.ndarray:
+        """Robust under AutoAttack's standard version (cascade, or its four attacks run alone)."""
+        robust = self.clean.copy()
+        for name in AUTOATTACK:
+            robust &= self.per_attack[name]
+        return robust
+
+    @property
+    def broken_by(self) -> np.ndarray:
+        """Per example: "clean" (misclassified clean), the first AutoAttack attack that broke it in
+        AutoAttack's order, or "" (robust)."""
+        out = np.where(self.clean, "", "clean").astype(object)
+        for name in AUTOATTACK:
+            out[(out == "") & ~self.per_attack[name]] = name
+        return out
+
     def accuracy(self, attack: str) -> float:
-        """Accuracy under `attack` over the examples it ran on ("clean", "worst_case" too)."""
+        """Accuracy under `attack` ("clean", "worst_case" and "autoattack" too).
+
+        Over the examples the attack ran on; for an attack of the cascade, over all examples
+        (the robust accuracy after it, as AutoAttack reports it).
+        """
         if attack == "clean":
             return float(self.clean.mean())
         if attack == "worst_case":
             return float(self.worst_case.mean())
+        if attack == "autoattack":
+            return float(self.autoattack.mean())
+        if attack in self.cascade:
+            return float(self.per_attack[attack].mean())
         covered = self.coverage[attack]
         return float(self.per_attack[attack][covered].mean()) if covered.any() else float("nan")
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        rows = {"clean": {"accuracy": self.accuracy("clean"), "examples": int(self.clean.size)}}
+    def summary(self) -> dict[str, dict]:
+        rows: dict[str, dict] = {"clean": {"accuracy": self.accuracy("clean"), "examples": int(self.clean.size)}}
         for name in self.per_attack:
             rows[name] = {"accuracy": self.accuracy(name), "examples": int(self.coverage[name].sum()),
                           "seconds": self.seconds.get(name, 0.0)}
+            if name in self.cascade:
+                rows[name]["cascade"] = True
+        if self.has_autoattack:
+            broken = self.broken_by
+            rows["autoattack"] = {
+                "accuracy": self.accuracy("autoattack"), "examples": int(self.clean.size),
+                "seconds": sum(self.seconds.get(name, 0.0) for name in AUTOATTACK),
+                "protocol": "cascade" if self.cascade == AUTOATTACK else "independent",
+                "attacks": list(AUTOATTACK),
+                "broken_by": {name: int(np.sum(broken == name)) for name in AUTOATTACK}}
         rows["worst_case"] = {"accuracy": self.accuracy("worst_case"), "examples": int(self.clean.size)}
         return rows
 
@@ -126,45 +132,69 @@ def _compiled(fn):
     return tf.function(fn, reduce_retracing=True)
 
 
-def make_attack(name: str, logits_fn: LogitsFn, suite: SuiteConfig) -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
-    """Returns attack(x_batch, y_batch, seed_int) -> adversarial batch (numpy) for one suite entry."""
-    eps = suite.epsilon
-    if name == "fgsm":
-        run = _compiled(lambda x, y: attacks.fgsm(logits_fn, x, y, eps))
-        return lambda x, y, seed: run(x, y).numpy()
-    if name in ("pgd", "cw"):
-        config = attacks.PGDConfig(epsilon=eps, step_size=suite.pgd_step_size,
-                                   num_steps=suite.pgd_steps if name == "pgd" else suite.cw_steps,
-                                   loss="ce" if name == "pgd" else "cw")
-        run = _compiled(lambda x, y, seed: attacks.pgd(logits_fn, x, y, config, seed).end)
-        return lambda x, y, seed: run(x, y, tf.constant([seed, 0], tf.int32)).numpy()
-    if name == "apgd_ce":
-        config = attacks.APGDConfig(epsilon=eps, num_steps=suite.apgd_steps, loss="ce")
-        run = _compiled(lambda x, y, seed: attacks.apgd(logits_fn, x, y, config, seed).adversarial)
-        return lambda x, y, seed: run(x, y, tf.constant([seed, 1], tf.int32)).numpy()
-    if name == "apgd_t":
-        config = attacks.APGDConfig(epsilon=eps, num_steps=suite.apgd_steps, loss="dlr_targeted")
-        run = _compiled(lambda x, y, seed: attacks.apgd_targeted(
-            logits_fn, x, y, config, seed, num_target_classes=suite.apgd_targets).adversarial)
-        return lambda x, y, seed: run(x, y, tf.constant([seed, 2], tf.int32)).numpy()
-    if name == "square":  # query-only: these call logits_fn eagerly, batched per query
-        return lambda x, y, seed: np.asarray(attacks.square_attack(
-            logits_fn, x, y, eps, num_queries=suite.square_queries, seed=seed))
-    if name == "nattack":
-        return lambda x, y, seed: np.asarray(attacks.nattack(
-            logits_fn, x, y, eps, num_iterations=suite.nattack_iterations,
-            population=suite.nattack_population, seed=seed))
-    raise ValueError(f"unknown attack {name!r}; allowed: {', '.join(ATTACKS)}")
+def make_attack(name: str, logits_fn: LogitsFn, suite: SuiteConfig, num_classes: int
+                ) -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
+    """attack(x_batch, y_batch, seed_int) -> adversarial batch (numpy), from the registry."""
+    spec = REGISTRY[name]
+    config = spec.configure(suite, num_classes)
+    if spec.query_only:  # these call logits_fn eagerly, batched per query
+        return lambda x, y, seed: np.asarray(spec.run(logits_fn, x, y, config, tf.constant([0, seed], tf.int32)))
+    compiled = []  # traced once, at the first call, for any batch size
+
+    def run(x, y, seed):
+        if not compiled:
+            signature = [tf.TensorSpec([None, *x.shape[1:]], tf.float32), tf.TensorSpec([None], tf.int32),
+                         tf.TensorSpec([2], tf.int32)]
+            compiled.append(tf.function(lambda a, b, s: spec.run(logits_fn, a, b, config, s),
+                                        input_signature=signature))
+        return compiled[0](x, y, tf.constant([seed, spec.seed_stream], tf.int32)).numpy()
+
+    return run
+
+
+def progress_bars() -> ProgressFn:
+    """A progress callback that draws one `keras.utils.Progbar` (with its ETA) per attack."""
+    bars: dict[str, keras.utils.Progbar] = {}
+
+    def update(name: str, done: int, total: int) -> None:
+        if name not in bars:
+            print(f"{REGISTRY[name].title if name in REGISTRY else name} on {total} images", flush=True)
+            bars[name] = keras.utils.Progbar(total, unit_name="image")
+        bars[name].update(done)
+
+    return update
+
+
+def _attack_examples(name: str, attack, logits_fn, x, y, index: np.ndarray, suite: SuiteConfig,
+                     batch_size: int, seed: int, progress: Optional[ProgressFn]) -> np.ndarray:
+    """Flags of the examples `index` under one attack (every restart must fail)."""
+    robust = np.ones(len(index), bool)
+    restarts = suite.restarts if REGISTRY[name].uses_restarts else 1
+    if REGISTRY[name].query_only:
+        # A query attack's time goes into its sequential iterations, not the model calls: fewer,
+        # larger batches are faster.
+        batch_size *= QUERY_BATCH_FACTOR
+    for restart in range(restarts):
+        for b, start in enumerate(range(0, len(index), batch_size)):
+            rows = index[start:start + batch_size]
+            adv = attack(x[rows], y[rows], seed + 1000 * restart + b)
+            robust[start:start + len(rows)] &= predict(logits_fn, adv, batch_size) == y[rows]
+            if progress is not None:
+                progress(name, start + len(rows) + restart * len(index), restarts * len(index))
+    return robust
 
 
 def evaluate(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, suite: SuiteConfig, *,
              batch_size: int = 200, seed: int = 0,
-             progress: Optional[Callable[[str, int, int], None]] = None) -> RobustnessResult:
-    """Runs every attack of `suite` on (x, y) and returns per-example robust flags.
+             progress: Optional[ProgressFn] = None) -> RobustnessResult:
+    """Runs the suite on (x, y) and returns per-example robust flags.
 
-    Each example's flag under an attack is whether the model still predicts its label on the
-    attack's output (PGD and CW: on every restart). NAttack runs on the first
-    `suite.nattack_examples` examples only; elsewhere its flag is the clean flag.
+    The standalone attacks (`suite.attacks`) each run on every clean-correct example; an
+    example's flag is whether the model still predicts its label on the attack's output (PGD
+    and CW: on every restart). NAttack runs on the first `suite.nattack_examples` examples only;
+    elsewhere its flag is the clean flag. With `suite.autoattack`, AutoAttack's standard version
+    runs as AutoAttack runs it: APGD-CE, APGD-T, FAB-T and Square in turn, each on the examples
+    still robust after the previous ones.
 
     Args:
       logits_fn: images -> logits (inference mode).
@@ -172,29 +202,84 @@ def evaluate(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, suite: SuiteConf
       suite: the attacks.
       batch_size: examples per attack call.
       seed: root seed; batch b of restart r uses seed + 1000 * r + b.
-      progress: optional callback(attack_name, examples_done, examples_total).
+      progress: optional callback(attack_name, examples_done, examples_total), e.g.
+        `progress_bars()`.
     """
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int32).reshape(-1)
     clean = predict(logits_fn, x, batch_size) == y
+    num_classes = int(np.asarray(logits_fn(tf.constant(x[:1]))).shape[-1]) if len(x) else 2
+    cascade = AUTOATTACK if suite.autoattack else ()
     per_attack, coverage, seconds = {}, {}, {}
-    for name in suite.attacks:
-        attack = make_attack(name, logits_fn, suite)
-        limit = min(len(x), suite.nattack_examples) if name == "nattack" else len(x)
-        covered = np.zeros(len(x), bool)
-        covered[:limit] = True
-        robust = clean.copy()
-        restarts = suite.restarts if name in ("pgd", "cw") else 1
+    still_robust = clean.copy()
+    for name in suite.names:
+        attack = make_attack(name, logits_fn, suite, num_classes)
+        in_cascade = name in cascade
+        judged = np.zeros(len(x), bool)  # the examples this attack's flags speak for
+        judged[:min(len(x), suite.nattack_examples) if name == "nattack" else len(x)] = True
+        base = still_robust if in_cascade else clean
+        index = np.flatnonzero(base & judged)  # examples misclassified already are not attacked
+        flags = base.copy()
         start_time = time.perf_counter()
-        for restart in range(restarts):
-            for b, (start, xb, yb) in enumerate(batches(x[:limit], y[:limit], batch_size)):
-                adv = attack(xb, yb, seed + 1000 * restart + b)
-                robust[start:start + len(xb)] &= predict(logits_fn, adv, batch_size) == yb
-                if progress is not None:
-                    progress(name, start + len(xb), limit)
+        flags[index] = _attack_examples(name, attack, logits_fn, x, y, index, suite, batch_size, seed,
+                                        progress)
         seconds[name] = time.perf_counter() - start_time
-        per_attack[name], coverage[name] = robust, covered
-    return RobustnessResult(clean, per_attack, coverage, seconds)
+        coverage[name] = base & judged if in_cascade else judged
+        per_attack[name] = flags
+        if in_cascade:
+            still_robust = flags
+    return RobustnessResult(clean, per_attack, coverage, seconds, cascade)
+
+
+class AutoAttackResult(NamedTuple):
+    """AutoAttack's standard version on one set of examples.
+
+    Attributes:
+      robust: bool (N,), correctly classified clean and under every attack of the cascade.
+      broken_by: (N,) str: "clean", the attack that first broke the example, or "" (robust).
+      accuracy: robust accuracy, `robust.mean()`.
+      clean_accuracy: clean accuracy.
+      seconds: attack -> wall time.
+    """
+
+    robust: np.ndarray
+    broken_by: np.ndarray
+    accuracy: float
+    clean_accuracy: float
+    seconds: dict[str, float]
+
+
+def autoattack(logits_fn, x, y, epsilon: float, *, batch_size: int = 200, seed: int = 0,
+               verbose: bool = False, **budgets) -> AutoAttackResult:
+    """AutoAttack's standard version (Linf) for any Keras classifier or SavedModel endpoint.
+
+    APGD-CE, APGD-T (9 targets), FAB-T (9 targets), 100 iterations each, and Square (5,000
+    queries), each attack on the examples still robust after the previous ones (Croce & Hein
+    2020), all in TensorFlow.
+
+        result = rat_tf.evaluation.autoattack(model, x_test, y_test, epsilon=8 / 255)
+        print(result.accuracy)
+
+    Args:
+      logits_fn: a `keras.Model` returning logits (run with training=False), or any callable
+        images -> logits such as `tf.saved_model.load(path).serve`.
+      x: float32 NHWC images in [0, 1]; y: integer labels.
+      epsilon: Linf radius in pixel units.
+      batch_size: examples per attack call.
+      seed: root seed.
+      verbose: draw a progress bar with an ETA per attack.
+      **budgets: `SuiteConfig` fields to change (e.g. `square_queries=1000`), for quicker runs
+        that are no longer the standard version.
+    """
+    if isinstance(logits_fn, keras.Model):
+        model = logits_fn
+        logits_fn = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+    suite = SuiteConfig(epsilon=epsilon, attacks=(), autoattack=True, **budgets)
+    result = evaluate(logits_fn, x, y, suite, batch_size=batch_size, seed=seed,
+                      progress=progress_bars() if verbose else None)
+    robust = result.autoattack
+    return AutoAttackResult(robust, result.broken_by, float(robust.mean()), result.accuracy("clean"),
+                            result.seconds)
 
 
 def pgd_accuracy(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, config: attacks.PGDConfig, *,

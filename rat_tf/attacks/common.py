@@ -1,0 +1,67 @@
+"""What every attack shares: the calling convention, seeds, masks, the Linf projection, margins.
+
+An attack takes `logits_fn` (images -> logits, the model in inference mode; white-box attacks
+differentiate it, query-only ones only call it), float32 NHWC images in [0, 1], integer labels
+and a stateless seed, and returns `tf.stop_gradient`-ed tensors without changing model state.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import numpy as np
+import tensorflow as tf
+
+LogitsFn = Callable[[tf.Tensor], tf.Tensor]
+# Query-only attacks also accept models behind a numpy interface (no usable gradient).
+QueryFn = Callable[[tf.Tensor], Union[tf.Tensor, np.ndarray]]
+SeedLike = Union[int, tf.Tensor, np.ndarray, tuple, list]
+ProgressFn = Callable[[int, int], None]
+
+
+def as_seed(seed: SeedLike) -> tf.Tensor:
+    """A stateless seed of shape (2,) from an int or a shape-(2,) seed."""
+    if isinstance(seed, (int, np.integer)):
+        return tf.constant([0, int(seed)], tf.int32)
+    seed = tf.reshape(tf.cast(tf.convert_to_tensor(seed), tf.int32), [-1])
+    if seed.shape[0] != 2:
+        raise ValueError(f"seed must be an int or have shape (2,), got shape {seed.shape}")
+    return seed
+
+
+def batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """Reshapes a (N,) mask so that it broadcasts against `like` (N, ...)."""
+    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
+
+
+def project(x_adv: tf.Tensor, x: tf.Tensor, epsilon) -> tf.Tensor:
+    """Projection onto B(x, eps) intersected with [0, 1]: clip to the ball, then to [0, 1]."""
+    return tf.clip_by_value(tf.clip_by_value(x_adv, x - epsilon, x + epsilon), 0.0, 1.0)
+
+
+def margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """z_y - max_{j != y} z_j per example (positive exactly when classified as y)."""
+    onehot = tf.range(tf.shape(logits)[-1])[None, :] == labels[:, None]
+    true_logit = tf.reduce_sum(tf.where(onehot, logits, 0.0), axis=-1)
+    other = tf.reduce_max(tf.where(onehot, tf.constant(-np.inf, logits.dtype), logits), axis=-1)
+    return true_logit - other
+
+
+def check_count(name: str, value, minimum: int = 1) -> int:
+    """`value` as an int >= `minimum`; bools and non-integers raise a ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_epsilon(epsilon) -> float:
+    """The Linf radius in pixel units, in [0, 1]."""
+    try:
+        value = float(epsilon)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(epsilon, bool) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {epsilon!r}")
+    return value

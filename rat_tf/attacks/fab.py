@@ -1,0 +1,373 @@
+"""Fast Adaptive Boundary attack (FAB, Croce & Hein 2020), Linf, targeted: FAB-T of AutoAttack.
+
+"Minimally distorted adversarial examples with a fast adaptive boundary attack" (ICML 2020).
+FAB looks for the adversarial point closest to x. At the current iterate x_k it linearises the
+boundary between the label y and a target class t, {z : f(x_k) + <grad f(x_k), z - x_k> = 0}
+with f = z_t - z_y, projects both x_k and the clean point x onto that hyperplane intersected
+with the [0, 1] box (minimal Linf steps d_k and d_0), and moves to a biased combination of the
+two projections, extrapolated by eta:
+  alpha = min(|d_k| / (|d_k| + |d_0|), alpha_max),      (|.| the Linf norm, each >= 1e-8)
+  x_{k+1} = clip((x_k + eta d_k)(1 - alpha) + (x + eta d_0) alpha, 0, 1).
+When x_{k+1} is misclassified it is kept if it is the closest found so far, and the iterate
+steps back towards x: x_{k+1} <- (1 - beta) x + beta x_{k+1}. With epsilon given, the attack
+succeeds on an example when the closest point found is within Linf distance epsilon.
+
+The reference implementation is fra31/auto-attack `autoattack/fab_base.py` (`attack_single_run`
+and `perturb`, targeted branch) with the Linf projection `projection_linf` of
+`autoattack/fab_projections.py`; `autoattack/autoattack.py` runs it for version='standard' as
+FAB-T with 9 target classes, 100 iterations, 1 restart, alpha_max = 0.1, eta = 1.05, beta = 0.9,
+which are this module's defaults. The code here is a TensorFlow re-implementation: one
+`tf.while_loop` over runs (target classes x restarts), one over iterations, per-example state
+tensors, batched. Deviations from the reference:
+  * A final search along the segment from x to the closest adversarial point found
+    (`FABConfig.final_search_steps`, default 10) is added after the iterations: AutoAttack's
+    FAB has none; the original fra31/fab-attack code has an optional linear-approximation
+    search (off by default). Steps alternate a false-position step (interpolating the margins
+    z_y - max_{j != y} z_j at the two ends; exact on an affine model) and a bisection step.
+    It only ever moves a found point closer to x (the returned point is one the model was seen
+    to misclassify), so it can only turn failures into successes. `final_search_steps=0`
+    reproduces AutoAttack's FAB-T.
+  * The Linf projection finds the active breakpoint of the piecewise-linear constraint by
+    counting the breakpoints below the target instead of by bisection over them: the same
+    answer (the function is monotone), with no data-dependent loop. The residual of the clean
+    point on the hyperplane is computed as f(x_k) + <grad, x - x_k> instead of <grad, x> - b
+    with b = <grad, x_k> - f(x_k), which is the same number without the cancellation.
+  * The target classes are ranked once on the clean logits of the whole batch (the reference
+    re-ranks the still-robust subset before each run: the same classes for a deterministic
+    model). The random generator differs, so random restarts match the reference in
+    distribution, not bit for bit.
+  * Everything is float32 (inputs are cast).
+
+Like every attack in `rat_tf.attacks`, the function here is pure: it calls `logits_fn` (which
+must run the model in inference mode), changes no model state, and returns
+`tf.stop_gradient`-ed tensors. It runs eagerly or inside `tf.function` (recommended).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from rat_tf import randomness
+from rat_tf.attacks.common import LogitsFn, check_count, check_epsilon, margin
+# The reference's floor on the Linf size of the two projection steps before their ratio is taken.
+_MIN_STEP = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class FABConfig:
+    """An Linf FAB attack (pixel units; images in [0, 1]).
+
+    Attributes:
+      epsilon: the Linf radius within which an adversarial point counts as a success; also
+        sets the random starts of restarts after the first (uniform directions of Linf size
+        epsilon / 2, as the reference).
+      num_steps: iterations per run (each one forward-backward pass at the iterate and one
+        forward pass at the new point). AutoAttack uses 100.
+      num_restarts: runs per target class; the first starts at the clean point (as the
+        reference), later ones from random points; each attacks only the examples still robust.
+        AutoAttack's FAB-T uses 1.
+      alpha_max: the largest weight of the projection of the clean point in a step.
+      eta: the extrapolation (overshoot) factor of the projection steps, >= 1.
+      beta: the backward step: after finding a misclassified point x_adv the iterate becomes
+        (1 - beta) x + beta x_adv.
+      final_search_steps: steps of the search along the segment from x to the closest
+        adversarial point found, after the iterations (not in AutoAttack's FAB; 0 disables it).
+    """
+
+    epsilon: float
+    num_steps: int = 100
+    num_restarts: int = 1
+    alpha_max: float = 0.1
+    eta: float = 1.05
+    beta: float = 0.9
+    final_search_steps: int = 10
+
+    def __post_init__(self):
+        check_epsilon(self.epsilon)
+        check_count("num_steps", self.num_steps)
+        check_count("num_restarts", self.num_restarts)
+        if isinstance(self.alpha_max, bool) or not 0.0 < self.alpha_max <= 1.0:
+            raise ValueError(f"alpha_max must be in (0, 1], got {self.alpha_max}")
+        if isinstance(self.eta, bool) or not 1.0 <= self.eta < math.inf:
+            raise ValueError(f"eta must be a finite number >= 1, got {self.eta}")
+        if isinstance(self.beta, bool) or not 0.0 < self.beta <= 1.0:
+            raise ValueError(f"beta must be in (0, 1], got {self.beta}")
+        check_count("final_search_steps", self.final_search_steps, 0)
+
+
+class FABResult(NamedTuple):
+    """The outcome of a FAB attack, per example.
+
+    Attributes:
+      adversarial: float32, the closest misclassified point found where it is within epsilon
+        of `x` (over all target classes and restarts; the first run that succeeds on an example
+        decides it), otherwise `x` itself, unchanged. Always inside B(x, eps) and [0, 1].
+      robust: bool (N,), False where the clean input is misclassified or a misclassified point
+        within epsilon was found. The model (if deterministic) misclassifies `adversarial`
+        exactly where `robust` is False.
+      distance: float32 (N,), the Linf norm of `adversarial - x` where the attack succeeded,
+        0 where the clean input is misclassified, +inf where the example is robust (a
+        misclassified point farther than epsilon is not reported).
+    """
+
+    adversarial: tf.Tensor
+    robust: tf.Tensor
+    distance: tf.Tensor
+
+
+def _label_logit(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    return tf.gather(logits, labels, axis=-1, batch_dims=1)
+
+
+def project_linf_box(points: tf.Tensor, w: tf.Tensor, residual: tf.Tensor) -> tf.Tensor:
+    """Minimal Linf steps onto hyperplanes within the [0, 1] box, row by row.
+
+    For each row, the step d minimising ||d||_inf subject to residual + <w, d> = 0 and
+    points + d in [0, 1]^D, i.e. the Linf projection of `points` onto {z : <w, z - points> =
+    -residual} intersected with the box (the reference's `projection_linf`, whose hyperplane
+    <w, z> = b has residual <w, points> - b). Where the box does not meet the hyperplane, the
+    step to the box corner that gets closest to it. Coordinates with w = 0 do not move.
+
+    Solution: orient w so that <w, d> must decrease by delta = |residual|. Coordinate i then
+    moves towards 0 (w_i > 0) or 1 (w_i < 0) by min(lambda, c_i), with c_i its room to move,
+    so <w, d> decreases by h(lambda) = sum_i |w_i| min(lambda, c_i): nondecreasing and
+    piecewise linear with breakpoints at the sorted c_i. Counting the breakpoints with
+    h(c_(k)) < delta gives the linear piece holding h(lambda) = delta, solved exactly.
+
+    Args:
+      points: (M, D) points in [0, 1].
+      w: (M, D) hyperplane normals.
+      residual: (M,) signed offsets: the hyperplane is where residual + <w, z - points> = 0.
+
+    Returns:
+      (M, D) steps d.
+    """
+    decrease = tf.where(residual[:, None] >= 0.0, w, -w)
+    delta = tf.abs(residual)
+    up = decrease < 0.0
+    room = tf.maximum(tf.where(up, 1.0 - points, points), 0.0)
+    weight = tf.abs(decrease)
+
+    order = tf.argsort(room, axis=1, stable=True)
+    room_sorted = tf.gather(room, order, batch_dims=1)
+    weight_sorted = tf.gather(weight, order, batch_dims=1)
+    # After breakpoint k (0-based, sorted ascending): the decrease from the coordinates already
+    # at their bound, and the total weight of those still moving with lambda.
+    done = tf.cumsum(weight_sorted * room_sorted, axis=1)
+    total = tf.reduce_sum(weight, axis=1)
+    moving = tf.maximum(total[:, None] - tf.cumsum(weight_sorted, axis=1), 0.0)
+    h_at_breakpoints = done + room_sorted * moving
+
+    below = tf.reduce_sum(tf.cast(h_at_breakpoints < delta[:, None], tf.int32), axis=1)
+    last = tf.maximum(below - 1, 0)
+    done_k = tf.where(below > 0, tf.gather(done, last, batch_dims=1), 0.0)
+    moving_k = tf.where(below > 0, tf.gather(moving, last, batch_dims=1), total)
+    # moving_k > 0 whenever the hyperplane is reachable, up to rounding: there, the corner.
+    safe = tf.where(moving_k > 0.0, moving_k, 1.0)
+    lam = tf.where(moving_k > 0.0, tf.maximum(delta - done_k, 0.0) / safe, math.inf)
+    reachable = delta < done[:, -1]
+    size = tf.where(reachable[:, None], tf.minimum(lam[:, None], room), room)
+    step = tf.where(up, size, -size)
+    return tf.where(decrease != 0.0, step, tf.zeros_like(step))
+
+
+def _linf(flat: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_max(tf.abs(flat), axis=1)
+
+
+def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: tf.Tensor,
+                start: tf.Tensor, clean_margin: tf.Tensor, config: FABConfig):
+    """One FAB-T run from `start` (the reference's `attack_single_run`, targeted, Linf).
+
+    Returns (closest, found, distance): the closest misclassified point found (after the final
+    search; `x` where none was found), whether one was found, and its Linf distance to `x`.
+    """
+    shape = tf.shape(x)
+    n = shape[0]
+    x0 = tf.reshape(x, [n, -1])
+
+    def logits_at(flat):
+        return tf.cast(logits_fn(tf.reshape(flat, shape)), tf.float32)
+
+    def difference_and_gradient(flat):
+        with tf.GradientTape() as tape:
+            tape.watch(flat)
+            logits = logits_at(flat)
+            difference = _label_logit(logits, targets) - _label_logit(logits, y)
+            total = tf.reduce_sum(difference)
+        grad = tape.gradient(total, flat)
+        if grad is None:
+            raise ValueError("fab: logits_fn gives no gradient with respect to its input; "
+                             "use a query-only attack (square_attack, nattack) for such models")
+        return difference, grad
+
+    alpha_max = tf.constant(config.alpha_max, tf.float32)
+    eta = tf.constant(config.eta, tf.float32)
+    beta = tf.constant(config.beta, tf.float32)
+
+    def body(i, x_k, closest, best, closest_margin):
+        f, grad = difference_and_gradient(x_k)
+        # Residuals of x_k and of x on the linearised boundary f(x_k) + <grad, z - x_k> = 0.
+        residual = tf.concat([f, f + tf.reduce_sum(grad * (x0 - x_k), axis=1)], axis=0)
+        steps = project_linf_box(tf.concat([x_k, x0], axis=0), tf.concat([grad, grad], axis=0),
+                                 residual)
+        step_k, step_0 = tf.split(steps, 2, axis=0)
+        size_k = tf.maximum(_linf(step_k), _MIN_STEP)
+        size_0 = tf.maximum(_linf(step_0), _MIN_STEP)
+        alpha = tf.minimum(size_k / (size_k + size_0), alpha_max)[:, None]
+        x_new = tf.clip_by_value((x_k + eta * step_k) * (1.0 - alpha) + (x0 + eta * step_0) * alpha,
+                                 0.0, 1.0)
+        logits = logits_at(x_new)
+        wrong = tf.argmax(logits, axis=-1, output_type=tf.int32) != y
+        distance = _linf(x_new - x0)
+        closer = tf.logical_and(wrong, distance < best)
+        closest = tf.where(closer[:, None], x_new, closest)
+        best = tf.where(closer, distance, best)
+        closest_margin = tf.where(closer, margin(logits, y), closest_margin)
+        x_next = tf.where(wrong[:, None], (1.0 - beta) * x0 + beta * x_new, x_new)
+        return i + 1, x_next, closest, best, closest_margin
+
+    steps_total = int(config.num_steps)
+    state = (tf.constant(0), tf.reshape(start, [n, -1]), x0, tf.fill([n], math.inf),
+             tf.zeros([n], tf.float32))
+    _, _, closest, best, closest_margin = tf.while_loop(
+        lambda i, *_: i < steps_total, body, state, maximum_iterations=steps_total)
+    found = best < math.inf
+
+    # Final search on the segment x + s (closest - x): s = lo is classified y, s = hi is not.
+    segment = closest - x0
+
+    def search_body(j, lo, hi, margin_lo, margin_hi, point):
+        gap = margin_lo - margin_hi
+        false_position = lo + (hi - lo) * margin_lo / tf.where(gap > 0.0, gap, 1.0)
+        use_fp = tf.logical_and(tf.equal(j % 2, 0), gap > 0.0)
+        use_fp = tf.logical_and(use_fp, tf.logical_and(false_position > lo, false_position < hi))
+        s = tf.where(use_fp, false_position, 0.5 * (lo + hi))
+        candidate = tf.clip_by_value(x0 + s[:, None] * segment, 0.0, 1.0)
+        logits = logits_at(candidate)
+        wrong = tf.argmax(logits, axis=-1, output_type=tf.int32) != y
+        current_margin = margin(logits, y)
+        point = tf.where(wrong[:, None], candidate, point)
+        return (j + 1, tf.where(wrong, lo, s), tf.where(wrong, s, hi),
+                tf.where(wrong, margin_lo, current_margin), tf.where(wrong, current_margin, margin_hi),
+                point)
+
+    search_steps = int(config.final_search_steps)
+    search = (tf.constant(0), tf.zeros([n]), tf.ones([n]), clean_margin, closest_margin, closest)
+    *_, point = tf.while_loop(lambda j, *_: j < search_steps, search_body, search,
+                              maximum_iterations=search_steps)
+    point = tf.where(found[:, None], point, x0)
+    distance = tf.where(found, _linf(point - x0), math.inf)
+    return tf.reshape(point, shape), found, distance
+
+
+def _attack_robust(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: tf.Tensor,
+                   clean_margin: tf.Tensor, config: FABConfig, seed, restart, state):
+    """Runs `_single_run` on the examples still robust in `state` and merges the successes."""
+    adversarial, robust, distance = state
+    eps = tf.constant(config.epsilon, tf.float32)
+    # Noise is drawn for the whole batch and gathered, so an example's start does not depend on
+    # which other examples are still being attacked.
+    noise = randomness.uniform(seed, tf.shape(x), -1.0, 1.0, dtype=tf.float32)
+    index = tf.where(robust)[:, 0]  # not empty: the caller stops once no example is robust
+    sub_x = tf.gather(x, index)
+    sub_noise = tf.gather(noise, index)
+    # Later restarts start as the reference: a uniform direction rescaled to Linf size eps / 2.
+    axes = tf.range(1, tf.rank(sub_noise))
+    direction = sub_noise / (tf.reduce_max(tf.abs(sub_noise), axis=axes, keepdims=True) + 1e-12)
+    start = tf.where(restart > 0, tf.clip_by_value(sub_x + 0.5 * eps * direction, 0.0, 1.0), sub_x)
+    point, found, sub_distance = _single_run(
+        logits_fn, sub_x, tf.gather(y, index), tf.gather(targets, index), start,
+        tf.gather(clean_margin, index), config)
+    success = tf.logical_and(found, sub_distance <= eps)
+    where = index[:, None]
+    success_mask = tf.reshape(success, [-1] + [1] * (x.shape.rank - 1))
+    adversarial = tf.tensor_scatter_nd_update(adversarial, where,
+                                              tf.where(success_mask, point, sub_x))
+    distance = tf.tensor_scatter_nd_update(distance, where,
+                                           tf.where(success, sub_distance, math.inf))
+    robust = tf.tensor_scatter_nd_update(robust, where, tf.logical_not(success))
+    return adversarial, robust, distance
+
+
+def fab_targeted(logits_fn: LogitsFn,
+                 x: tf.Tensor,
+                 y: tf.Tensor,
+                 config: FABConfig,
+                 seed,
+                 num_target_classes: int = 9) -> FABResult:
+    """FAB-T, Linf (Croce & Hein 2020), as AutoAttack's standard version runs it.
+
+    For k = 2, ..., num_target_classes + 1, the target of each example is the class with the
+    k-th largest clean logit, and `config.num_restarts` FAB runs towards that target attack the
+    examples not yet broken (a run breaks an example when it finds a misclassified point within
+    Linf distance epsilon). The first run per target starts at the clean point, later ones at
+    random points. Examples misclassified clean are not attacked. See the module docstring for
+    the iteration and the deviations from the reference.
+
+    Cost: one clean forward pass, then per run and attacked example `num_steps` forward-backward
+    passes plus `num_steps + final_search_steps` forward passes. Wrap the call in `tf.function`
+    (fixed shapes) for speed.
+
+    Args:
+      logits_fn: images -> logits; must run the model in inference mode and be differentiable.
+      x: clean images, float NHWC (or any (N, ...) shape) in [0, 1]; cast to float32.
+      y: integer labels (N,).
+      config: the attack.
+      seed: stateless seed of shape (2,) for the random starts of restarts after the first.
+      num_target_classes: how many target classes to try (AutoAttack: 9). More than C - 1 is
+        clamped to C - 1 with a warning, as AutoAttack does.
+
+    Returns:
+      A `FABResult` (adversarial points, per-example robust flags, Linf distances), all
+      `tf.stop_gradient`-ed.
+    """
+    num_target_classes = check_count("num_target_classes", num_target_classes)
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        raise ValueError(f"fab expects float images in [0, 1], got dtype {x.dtype}")
+    x = tf.cast(x, tf.float32)
+    y = tf.cast(tf.reshape(y, [-1]), tf.int32)
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int32)
+
+    clean_logits = tf.cast(logits_fn(x), tf.float32)
+    num_classes = clean_logits.shape[-1]
+    if num_classes is not None:
+        if num_classes < 2:
+            raise ValueError(f"fab_targeted needs at least 2 classes, got {num_classes}")
+        if num_target_classes > num_classes - 1:
+            warnings.warn(f"fab_targeted: num_target_classes={num_target_classes} is more than "
+                          f"the {num_classes - 1} classes other than the label; using "
+                          f"{num_classes - 1}", stacklevel=2)
+            num_target_classes = num_classes - 1
+        ranks = num_target_classes + 1
+    else:
+        ranks = tf.minimum(num_target_classes + 1, tf.shape(clean_logits)[-1])
+    # Row k - 2 holds the class of the k-th largest clean logit (k = 2 .. num_target_classes + 1).
+    targets_per_run = tf.transpose(tf.math.top_k(clean_logits, k=ranks).indices[:, 1:])
+    robust = tf.argmax(clean_logits, axis=-1, output_type=tf.int32) == y
+    clean_margin = margin(clean_logits, y)
+    distance = tf.where(robust, math.inf, 0.0)
+
+    restarts = int(config.num_restarts)
+    num_runs = tf.shape(targets_per_run)[0] * restarts
+
+    def body(r, adversarial, robust, distance):
+        target_row, restart = r // restarts, r % restarts
+        run_seed = randomness.fold_in(randomness.fold_in(seed, target_row), restart)
+        return (r + 1,) + tuple(_attack_robust(
+            logits_fn, x, y, tf.gather(targets_per_run, target_row), clean_margin, config,
+            run_seed, restart, (adversarial, robust, distance)))
+
+    def cond(r, adversarial, robust, distance):
+        return tf.logical_and(r < num_runs, tf.reduce_any(robust))
+
+    _, adversarial, robust, distance = tf.while_loop(
+        cond, body, (tf.constant(0), x, robust, distance))
+    return FABResult(tf.stop_gradient(adversarial), tf.stop_gradient(robust),
+                     tf.stop_gradient(distance))

@@ -1,0 +1,271 @@
+"""FAB-T (Linf): the exact Linf projection, exact distances on affine models, bounds, untouched
+examples, validation, and a small nonlinear Keras model under `tf.function`.
+
+Everything is tiny (4x4x1 or 3x3x2 images, <= 10 classes), so the file runs in well under a
+minute on one core.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.optimize import linprog
+
+from rat_tf.attacks.fab import FABConfig, FABResult, fab_targeted, project_linf_box
+
+SEED = tf.constant([3, 7])
+SHAPE = (4, 4, 1)
+D = 16
+
+
+def _affine(w, b):
+    """logits = flatten(x) @ w.T + b, w (C, D)."""
+    w_t = tf.constant(np.asarray(w, np.float32).T)
+    bias = tf.constant(np.asarray(b, np.float32))
+    return lambda images: tf.reshape(images, [tf.shape(images)[0], -1]) @ w_t + bias
+
+
+def _min_linf_lp(x, normal, offset):
+    """Exact min ||d||_inf with normal . (x + d) + offset <= 0 and x + d in [0, 1] (an LP)."""
+    n = x.size
+    cost = np.r_[np.zeros(n), 1.0]
+    bounds_ = np.block([[np.eye(n), -np.ones((n, 1))], [-np.eye(n), -np.ones((n, 1))]])
+    a_ub = np.vstack([bounds_, np.r_[normal, 0.0][None]])
+    b_ub = np.r_[np.zeros(2 * n), -offset - normal @ x]
+    res = linprog(cost, A_ub=a_ub, b_ub=b_ub,
+                  bounds=[(-xi, 1.0 - xi) for xi in x] + [(0.0, None)], method="highs")
+    assert res.status == 0
+    return res.x[-1]
+
+
+@pytest.fixture(scope="module")
+def affine_case():
+    """Three classes; class 2 is never close (bias -100), so the 0-vs-1 boundary is the only
+    one. Four examples of label 0 at chosen distances d* from it, x within [0.3, 0.7] so the
+    box is not active at those distances."""
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(3, D)).astype(np.float32)
+    b = np.array([0.0, 0.0, -100.0], np.float32)
+    normal = w[0] - w[1]
+    l1 = np.abs(normal).sum()
+    wanted = np.array([0.02, 0.03, 0.035, 0.04])
+    x = rng.uniform(0.45, 0.55, size=(4, D))
+    # Move each x along sign(normal) so that z_0 - z_1 = d* ||w_0 - w_1||_1.
+    x = x + ((wanted * l1 - x @ normal) / l1)[:, None] * np.sign(normal)
+    x = x.astype(np.float32)
+    logits_fn = _affine(w, b)
+    z = logits_fn(tf.constant(x)).numpy()
+    d_star = (z[:, 0] - z[:, 1]) / l1  # the exact answer, in float32 arithmetic
+    assert np.all(np.argmax(z, 1) == 0) and np.all(np.argsort(-z, 1)[:, 1] == 1)
+    assert x.min() - d_star.max() > 0.0 and x.max() + d_star.max() < 1.0  # box not active
+    return logits_fn, x.reshape((4,) + SHAPE), np.zeros(4, np.int32), d_star
+
+
+def _check_result(result, logits_fn, x, y, eps):
+    assert isinstance(result, FABResult)
+    adv, robust, dist = (np.asarray(t) for t in result)
+    flat = (adv - x).reshape(len(x), -1)
+    assert adv.dtype == np.float32 and adv.shape == x.shape
+    assert adv.min() >= 0.0 and adv.max() <= 1.0
+    assert np.abs(flat).max() <= eps + 1e-7
+    pred = np.argmax(np.asarray(logits_fn(tf.constant(adv))), -1)
+    np.testing.assert_array_equal(pred != y, ~robust)  # flags are what the model does
+    np.testing.assert_array_equal(adv[robust], x[robust])  # robust: returned unchanged
+    assert np.all(np.isinf(dist[robust]))
+    np.testing.assert_allclose(dist[~robust], np.abs(flat[~robust]).max(axis=1), rtol=0, atol=0)
+    return adv, robust, dist
+
+
+def test_projection_is_the_exact_linf_projection_onto_hyperplane_and_box():
+    rng = np.random.default_rng(0)
+    points, normals, residuals = [], [], []
+    for case in range(60):
+        t = rng.uniform(0.0, 1.0, 8)
+        if case % 3 == 0:  # points on the box's faces
+            t[rng.uniform(size=8) < 0.4] = rng.choice([0.0, 1.0])
+        w = rng.normal(size=8)
+        w[rng.uniform(size=8) < 0.2] = 0.0
+        points.append(t)
+        normals.append(w)
+        residuals.append(rng.normal() * rng.choice([0.1, 1.0, 4.0]))
+    points, normals = np.array(points, np.float32), np.array(normals, np.float32)
+    residuals = np.array(residuals, np.float32)
+    steps = project_linf_box(tf.constant(points), tf.constant(normals),
+                             tf.constant(residuals)).numpy().astype(np.float64)
+    reached = 0
+    for t, w, r, d in zip(points.astype(float), normals.astype(float), residuals, steps):
+        assert np.all(t + d >= -1e-6) and np.all(t + d <= 1.0 + 1e-6)
+        assert np.all(d[w == 0] == 0.0)
+        down = -np.sign(r) * np.sign(w) if r != 0 else -np.sign(w)
+        corner = np.where(down > 0, 1.0 - t, -t) * (w != 0)
+        if r * (r + w @ corner) > 0:  # the hyperplane misses the box: the closest corner
+            np.testing.assert_allclose(d, corner, atol=1e-6)
+            continue
+        reached += 1
+        assert abs(r + w @ d) < 1e-4 * (1.0 + np.abs(w).sum())
+        # The LP optimum for the equality-constrained problem, via the inequality on the side
+        # the point is not on.
+        sign = 1.0 if r >= 0 else -1.0
+        optimum = _min_linf_lp(t, sign * w, sign * (r - w @ t))
+        assert abs(np.abs(d).max() - optimum) < 1e-5
+    assert reached > 30
+
+
+def test_exact_distance_on_an_affine_classifier(affine_case):
+    logits_fn, x, y, d_star = affine_case
+    result = fab_targeted(logits_fn, x, y, FABConfig(0.1), SEED, num_target_classes=1)
+    _, robust, dist = _check_result(result, logits_fn, x, y, 0.1)
+    assert not robust.any()
+    np.testing.assert_allclose(dist, d_star, rtol=1e-3)
+    assert np.all(dist >= d_star * (1.0 - 1e-5))  # nothing closer can be misclassified
+    # Success exactly when d* <= epsilon: epsilon just above / just below the second d*.
+    for eps, broken in ((d_star[1] * 1.002, [True, True, False, False]),
+                        (d_star[1] * 0.998, [True, False, False, False])):
+        result = fab_targeted(logits_fn, x, y, FABConfig(float(eps)), SEED, num_target_classes=1)
+        _, robust, dist = _check_result(result, logits_fn, x, y, eps)
+        np.testing.assert_array_equal(~robust, broken)
+        np.testing.assert_allclose(dist[~robust], d_star[~robust], rtol=1e-3)
+
+
+def test_without_the_final_search_fab_stays_just_above_the_boundary(affine_case):
+    # AutoAttack's FAB-T (no final search): the backward step keeps the iterate ~ beta of the
+    # way to the boundary, and the overshoot of the next step lands about 0.5% beyond it.
+    logits_fn, x, y, d_star = affine_case
+    config = FABConfig(0.1, final_search_steps=0)
+    _, robust, dist = _check_result(fab_targeted(logits_fn, x, y, config, SEED, 1),
+                                    logits_fn, x, y, 0.1)
+    assert not robust.any()
+    assert np.all(dist > d_star * 1.001) and np.all(dist < d_star * 1.01)
+
+
+def test_graph_and_eager_agree(affine_case):
+    logits_fn, x, y, _ = affine_case
+    config = FABConfig(0.1, num_steps=20)
+    eager = fab_targeted(logits_fn, x, y, config, SEED, num_target_classes=2)
+    graph = tf.function(lambda a, b: fab_targeted(logits_fn, a, b, config, SEED, 2))(x, y)
+    np.testing.assert_array_equal(eager.robust, graph.robust)
+    np.testing.assert_allclose(eager.distance, graph.distance, rtol=1e-5)
+    np.testing.assert_allclose(eager.adversarial, graph.adversarial, atol=1e-6)
+
+
+def test_box_constraint_active():
+    # Half of the coordinates start 0.005 from the face of the box the shortest unconstrained
+    # path would push them through, so the box binds; the answer is the LP optimum.
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(2, D)).astype(np.float32)
+    normal = w[0] - w[1]
+    pinned = rng.uniform(size=D) < 0.5
+    base = np.where(pinned, np.where(normal < 0, 0.995, 0.005), rng.uniform(0.4, 0.6, D))
+    x = base + ~pinned * rng.uniform(-0.05, 0.05, size=(3, D))
+    x = x.astype(np.float32)
+    # The bias puts the examples about 0.06 * ||w_0 - w_1||_1 on the side of class 0.
+    b = np.array([0.06 * np.abs(normal).sum() - np.mean(x @ normal), 0.0], np.float32)
+    logits_fn = _affine(w, b)
+    z = logits_fn(tf.constant(x)).numpy()
+    y = np.zeros(3, np.int32)
+    assert np.all(np.argmax(z, 1) == 0)
+    unconstrained = (z[:, 0] - z[:, 1]) / np.abs(normal).sum()
+    exact = np.array([_min_linf_lp(xi.astype(float), normal.astype(float), float(b[0]))
+                      for xi in x])
+    assert np.all(exact > 1.1 * unconstrained)  # the box is active
+    images = x.reshape((3,) + SHAPE)
+    eps = 0.3
+    result = fab_targeted(logits_fn, images, y, FABConfig(eps), SEED, num_target_classes=1)
+    adv, robust, dist = _check_result(result, logits_fn, images, y, eps)
+    assert not robust.any()
+    # The pinned coordinates are pushed (about) onto their faces, much less than `dist` away.
+    face = np.where(normal < 0, 1.0, 0.0)[pinned]
+    assert np.abs(adv.reshape(3, D)[:, pinned] - face).max() < 1e-3
+    np.testing.assert_allclose(dist, exact, rtol=1e-3)
+
+
+def test_clean_misclassified_examples_are_returned_unchanged(affine_case):
+    logits_fn, x, y, d_star = affine_case
+    y = np.array([0, 1, 0, 2], np.int32)  # examples 1 and 3 are misclassified clean
+    eps = float(d_star[0] * 1.01)  # breaks example 0 (d* = 0.02), not example 2 (0.035)
+    result = fab_targeted(logits_fn, x, y, FABConfig(eps), SEED, num_target_classes=2)
+    adv, robust, dist = _check_result(result, logits_fn, x, y, eps)
+    np.testing.assert_array_equal(robust, [False, False, True, False])
+    assert np.array_equal(adv[[1, 2, 3]], x[[1, 2, 3]])  # bit for bit
+    np.testing.assert_array_equal(dist[[1, 3]], [0.0, 0.0])
+    assert np.isinf(dist[2]) and dist[0] < eps
+
+
+def test_target_count_is_clamped_with_a_warning(affine_case):
+    logits_fn, x, y, _ = affine_case
+    config = FABConfig(0.1, num_steps=3, final_search_steps=0)
+    with pytest.warns(UserWarning, match="num_target_classes"):
+        result = fab_targeted(logits_fn, x, y, config, SEED, num_target_classes=9)
+    _check_result(result, logits_fn, x, y, 0.1)
+
+
+def test_argument_validation(affine_case):
+    logits_fn, x, y, _ = affine_case
+    for field, bad in (("epsilon", 1.5), ("epsilon", -0.1), ("epsilon", True),
+                       ("num_steps", 0), ("num_steps", True), ("num_steps", 2.5),
+                       ("num_restarts", 0), ("num_restarts", False), ("alpha_max", 0.0),
+                       ("alpha_max", 1.5), ("eta", 0.5), ("eta", float("inf")), ("beta", 0.0),
+                       ("beta", 1.5), ("final_search_steps", -1), ("final_search_steps", True)):
+        with pytest.raises(ValueError, match=field):
+            dataclasses.replace(FABConfig(0.1), **{field: bad})
+    assert FABConfig(0.1, num_steps=5.0).num_steps == 5
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="num_target_classes"):
+            fab_targeted(logits_fn, x, y, FABConfig(0.1), SEED, num_target_classes=bad)
+    with pytest.raises(ValueError, match="float images"):
+        fab_targeted(logits_fn, (x * 255).astype(np.uint8), y, FABConfig(0.1), SEED)
+    no_gradient = lambda images: tf.stop_gradient(logits_fn(images))  # noqa: E731
+    with pytest.raises(ValueError, match="no gradient"):
+        fab_targeted(no_gradient, x, y, FABConfig(0.1, num_steps=1), SEED, 1)
+
+
+@pytest.fixture(scope="module")
+def mlp_case():
+    """A tiny random ReLU MLP on 3x3x2 images, 10 classes; labels are its clean predictions,
+    except for the first 4 examples (relabelled: misclassified clean)."""
+    init = lambda i: keras.initializers.GlorotUniform(seed=10 + i)  # noqa: E731
+    model = keras.Sequential([
+        keras.Input((3, 3, 2)), keras.layers.Flatten(),
+        keras.layers.Dense(32, activation="relu", kernel_initializer=init(0)),
+        keras.layers.Dense(32, activation="relu", kernel_initializer=init(1)),
+        keras.layers.Dense(10, kernel_initializer=init(2))])
+    x = np.random.default_rng(2).uniform(size=(32, 3, 3, 2)).astype(np.float32)
+    y = np.argmax(model(x, training=False).numpy(), -1).astype(np.int32)
+    y[:4] = (y[:4] + 1) % 10
+    return model, x, y
+
+
+def test_fab_t_breaks_a_small_nonlinear_model_in_graph(mlp_case):
+    model, x, y = mlp_case
+    weights = [v.numpy().copy() for v in model.weights]
+    logits_fn = lambda images: model(images, training=False)  # noqa: E731
+    eps = 0.1
+
+    @tf.function
+    def attack(images, labels, targets, restarts):
+        return fab_targeted(logits_fn, images, labels, FABConfig(eps, num_restarts=restarts),
+                            SEED, num_target_classes=targets)
+
+    runs = {}
+    for targets, restarts in ((1, 1), (9, 1), (9, 2)):
+        with tf.GradientTape() as tape:
+            images = tf.constant(x)
+            tape.watch(images)
+            result = attack(images, tf.constant(y), targets, restarts)
+        assert tape.gradient(tf.reduce_sum(result.adversarial), images) is None
+        runs[targets, restarts] = _check_result(result, logits_fn, x, y, eps)
+    _, robust, dist = runs[9, 1]
+    assert not robust[:4].any() and np.all(dist[:4] == 0.0)
+    # Clean accuracy 28/32; FAB-T at eps = 0.1 breaks most of it (APGD-T leaves 8, too).
+    assert robust.sum() <= 10, robust.sum()
+    # Per example, later runs only attack what is still robust (and the computation of one
+    # example does not depend on the others): more targets or restarts never lose a success.
+    assert np.all(runs[9, 1][1] <= runs[1, 1][1]) and runs[9, 1][1].sum() < runs[1, 1][1].sum()
+    assert np.all(runs[9, 2][1] <= runs[9, 1][1])
+    # Deterministic given the seed.
+    again = attack(tf.constant(x), tf.constant(y), 9, 2)
+    np.testing.assert_array_equal(again.adversarial, runs[9, 2][0])
+    for before, after in zip(weights, model.weights):
+        np.testing.assert_array_equal(before, after.numpy())
