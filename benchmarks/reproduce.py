@@ -96,6 +96,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(mnist_epochs=5.0, cifar_epochs=2.0, max_train_examples=30_000, steps_per_epoch=117,
                 epsilon_warmup="1epochs", **CPU_EVAL,
                 per_dataset={"cifar10": dict(max_train_examples=None, steps_per_epoch=50)}),
+    # The published training budget evaluated as the field reports robustness: AutoAttack's
+    # standard version (APGD-CE and APGD-T 100 iterations, 9 targets, FAB-T 100 x 9, Square
+    # 5,000 queries, as a cascade) plus FGSM, PGD-20 and CW-inf, on the first 1,000 test images.
+    "cpu-autoattack": dict(mnist_epochs=5.0, cifar_epochs=2.0, max_train_examples=30_000, steps_per_epoch=117,
+                           epsilon_warmup="1epochs", eval_examples=1000, pgd_steps=20, cw_steps=30,
+                           apgd_steps=100, apgd_targets=9, fab_steps=100, fab_targets=9, square_queries=5000,
+                           attacks="default", nattack_examples=1000, nattack_iterations=200,
+                           nattack_population=300,
+                           per_dataset={"cifar10": dict(max_train_examples=None, steps_per_epoch=50)}),
     # What the first session could run: 2 CPU cores shared with other work, about 50 minutes.
     # SAT measured 1.25 s per step of 128 images (ADT about 4 s, ST 0.15 s), so 1 epoch (469 steps)
     # is about 10 minutes per adversarial model, and the 7 methods do not all fit. A quarter epoch
@@ -191,6 +200,15 @@ def train_args(run: Run, budget: dict[str, Any]) -> list[str]:
 
 def eval_args(run: Run, budget: dict[str, Any]) -> list[str]:
     budget = for_dataset(budget, run.dataset)
+    if "fab_steps" in budget:  # a budget with AutoAttack's standard version
+        return [f"--epsilon={DATASETS[run.dataset]['epsilon']}", f"--attacks={budget['attacks']}",
+                f"--num_examples={budget['eval_examples']}", f"--pgd_steps={budget['pgd_steps']}",
+                f"--cw_steps={budget['cw_steps']}", f"--apgd_steps={budget['apgd_steps']}",
+                f"--apgd_targets={budget['apgd_targets']}", f"--fab_steps={budget['fab_steps']}",
+                f"--fab_targets={budget['fab_targets']}", f"--square_queries={budget['square_queries']}",
+                "--seed=0"]
+    # The budgets published before FAB-T existed: their recorded commands, unchanged ("default"
+    # then meant FGSM, PGD, CW-inf, APGD-CE, APGD-T, Square and NAttack, each on every point).
     return [f"--epsilon={DATASETS[run.dataset]['epsilon']}", "--attacks=default",
             f"--num_examples={budget['eval_examples']}", f"--pgd_steps={budget['pgd_steps']}",
             f"--cw_steps={budget['cw_steps']}", f"--apgd_steps={budget['apgd_steps']}",
@@ -235,8 +253,9 @@ def plan(run: Run, budget: dict[str, Any], runs_dir: str, preset: str) -> Plan:
     epochs = budget["mnist_epochs"] if run.dataset == "mnist" else budget["cifar_epochs"]
     row_budget = {"epochs": epochs, "max_train_examples": budget.get("max_train_examples"),
                   "eval": {k: budget[k] for k in ("eval_examples", "pgd_steps", "cw_steps", "apgd_steps",
-                                                   "apgd_targets", "square_queries", "nattack_examples",
-                                                   "nattack_iterations", "nattack_population")}}
+                                                   "apgd_targets", "fab_steps", "fab_targets", "attacks",
+                                                   "square_queries", "nattack_examples",
+                                                   "nattack_iterations", "nattack_population") if k in budget}}
     row_budget["eval"]["nattack_examples"] = min(budget["nattack_examples"], budget["eval_examples"])
     if budget.get("epsilon_warmup") and run.method != "st":
         row_budget["epsilon_warmup"] = budget["epsilon_warmup"]
