@@ -19,18 +19,15 @@ from typing import Any, Callable, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TensorFlow's C++ INFO lines quiet
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 import numpy as np
 import tensorflow as tf
 
 from flags import evaluation as eval_flags
 from flags.errors import flag_errors
 import rat_tf
-from rat_tf import attacks
+from rat_tf import attacks, files
 from rat_tf import data as data_lib
-from rat_tf import files
 from rat_tf.evaluation import checks as checks_lib
 from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import report as report_lib

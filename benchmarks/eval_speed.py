@@ -100,8 +100,8 @@ def readme_evaluation() -> None:
             print(f"  {name:<11} {row['seconds']:7.1f} s on {row['examples']} images")
     print(f"readme_eval_seconds={seconds:.1f}")
 
-    from rat_tf.evaluation import robustness
     from rat_tf.data import load, to_float
+    from rat_tf.evaluation import robustness
     serve, metadata = export.load_exported(export_dir)
     data = load("digits")
     x, y = to_float(data.x_test), data.y_test.astype("int32")

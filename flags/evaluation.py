@@ -18,6 +18,7 @@ from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import robustness
 from rat_tf.evaluation import suite as suite_lib
 
+
 def _parse_attacks(text: str) -> tuple[tuple[str, ...], bool]:
     return suite_lib.parse_attacks(text)
 

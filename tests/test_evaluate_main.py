@@ -5,17 +5,17 @@ import os
 import subprocess
 import sys
 
+from absl import flags
 import numpy as np
 import pytest
-
-from absl import flags
 
 import flags as rat_flags
 import train_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--num_examples=60", "--batch_size=30", "--pgd_steps=5", "--cw_steps=5", "--apgd_steps=10",
-         "--apgd_targets=2", "--fab_steps=5", "--fab_targets=2", "--square_queries=40", "--nattack_iterations=4", "--nattack_population=16",
+         "--apgd_targets=2", "--fab_steps=5", "--fab_targets=2", "--square_queries=40", "--nattack_iterations=4",
+         "--nattack_population=16",
          "--sweep_examples=30"]
 
 

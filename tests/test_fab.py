@@ -10,8 +10,8 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from scipy.optimize import linprog
+import tensorflow as tf
 
 from rat_tf.attacks.fab import FABConfig, FABResult, fab_targeted, project_linf_box
 

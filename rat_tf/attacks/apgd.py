@@ -20,8 +20,8 @@ Losses (per example, from logits z, sorted descending z_pi1 >= z_pi2 >= ...):
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple, Optional
 import warnings
-from typing import Callable, NamedTuple, Optional
 
 import tensorflow as tf
 

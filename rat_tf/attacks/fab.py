@@ -47,13 +47,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from typing import NamedTuple
+import warnings
 
 import tensorflow as tf
 
 from rat_tf import randomness
 from rat_tf.attacks.common import LogitsFn, check_count, check_epsilon, margin
+
 # The reference's floor on the Linf size of the two projection steps before their ratio is taken.
 _MIN_STEP = 1e-8
 

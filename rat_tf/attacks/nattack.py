@@ -29,8 +29,15 @@ from typing import Optional
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import (ProgressFn, QueryFn, SeedLike, as_seed, batch_mask,
-                                   check_count, check_epsilon, project)
+from rat_tf.attacks.common import (
+    ProgressFn,
+    QueryFn,
+    SeedLike,
+    as_seed,
+    check_count,
+    check_epsilon,
+    project,
+)
 from rat_tf.attacks.square import QueryAttackResult, query_logits
 
 _TANH_SHRINK = 1.0 - 1e-6  # keeps arctanh finite at pixels 0 and 1, as the official code

@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple, Optional
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_epsilon, project
+from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_epsilon
 
 LOSSES = ("ce", "cw")
 # Attacks with at most this many steps are unrolled into the graph; longer ones (sweeps up to

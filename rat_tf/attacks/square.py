@@ -22,12 +22,10 @@ import dataclasses
 import math
 from typing import NamedTuple, Optional
 
-import numpy as np
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import (ProgressFn, QueryFn, SeedLike, as_seed, batch_mask, check_count,
-                                   check_epsilon, margin)
+from rat_tf.attacks.common import ProgressFn, QueryFn, SeedLike, as_seed, batch_mask, check_count, check_epsilon, margin
 
 # The square-size schedule is written for this many iterations (Andriushchenko et al. 2020).
 SCHEDULE_ITERATIONS = 10_000

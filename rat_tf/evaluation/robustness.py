@@ -21,8 +21,7 @@ import tensorflow as tf
 
 from rat_tf import attacks
 from rat_tf.attacks.common import LogitsFn
-from rat_tf.evaluation.suite import (AUTOATTACK, PRESETS, QUERY_ONLY, REGISTRY, WHITE_BOX,
-                                     SuiteConfig, parse_attacks)
+from rat_tf.evaluation.suite import AUTOATTACK, PRESETS, QUERY_ONLY, REGISTRY, WHITE_BOX, SuiteConfig, parse_attacks
 
 ATTACKS = tuple(REGISTRY)
 ProgressFn = Callable[[str, int, int], None]

@@ -12,8 +12,8 @@ a cascade: each attack only on the points still robust after the previous ones.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any, Callable, Optional
+import warnings
 
 import tensorflow as tf
 
