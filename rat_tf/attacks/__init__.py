@@ -1,8 +1,16 @@
 """Adversarial attacks as pure, in-graph functions (inference mode, explicit seeds)."""
 
 from rat_tf.attacks.adt import ADTConfig, adt_sample, fit_distribution
-from rat_tf.attacks.apgd import APGD_LOSSES, APGDConfig, APGDResult, apgd, apgd_checkpoints, apgd_targeted
-from rat_tf.attacks.apgd import dlr_loss, dlr_targeted_loss
+from rat_tf.attacks.apgd import (
+    APGD_LOSSES,
+    APGDConfig,
+    APGDResult,
+    apgd,
+    apgd_checkpoints,
+    apgd_targeted,
+    dlr_loss,
+    dlr_targeted_loss,
+)
 from rat_tf.attacks.common import LogitsFn, QueryFn, as_seed, project
 from rat_tf.attacks.fab import FABConfig, FABResult, fab_targeted
 from rat_tf.attacks.nattack import NAttackConfig, nattack, nattack_result
