@@ -17,7 +17,9 @@ import os
 import time
 from typing import Any, Callable, Optional, Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TensorFlow's C++ INFO lines quiet
+from rat_tf import startup  # noqa: E402  (before TensorFlow: drops its start-up probe lines)
+
+startup.import_tensorflow()
 
 from absl import app, flags, logging
 import numpy as np
