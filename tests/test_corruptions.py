@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from rat_tf import data as data_lib
+from rat_tf.data import tfds_source
 from rat_tf.evaluation import corruptions as C
 
 TARBALL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -348,7 +349,7 @@ def test_load_npy_dir_errors(tmp_path):
 
 def test_load_tfds_names_the_config_and_fails_fast_offline(tmp_path, monkeypatch):
     # Never touch the network: the probe reports the host unreachable, as it does here.
-    monkeypatch.setattr(data_lib, "_probe_download_host", lambda host, **kw: f"{host} offline")
+    monkeypatch.setattr(tfds_source, "probe_download_host", lambda host, **kw: f"{host} offline")
     start = time.perf_counter()
     with pytest.raises(data_lib.DatasetUnavailableError,
                        match="cifar10_corrupted/frosted_glass_blur_2.*zenodo.org offline"):
