@@ -60,6 +60,26 @@ def natural_patches(num: int = 256, size: int = 32) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def colour_digits_32():
+    """scikit-learn's digits as 32x32 RGB uint8, CIFAR-sized: (x_train, y_train, x_test, y_test).
+
+    Each 8x8 digit is enlarged (bilinear) and drawn in a random light colour on a random dark
+    one (fixed seed); the split is the embedded default's (1,437 train, 360 test).
+    """
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    ink = np.stack([np.asarray(Image.fromarray((im * 255 / 16).astype(np.uint8)).resize(
+        (32, 32), Image.Resampling.BILINEAR)) for im in d.images])[..., None] / 255.0
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 128, size=(len(ink), 1, 1, 3))
+    foreground = rng.integers(128, 256, size=(len(ink), 1, 1, 3))
+    x = (ink * foreground + (1 - ink) * background).astype(np.uint8)
+    y = d.target.astype(np.int32)
+    return x[:1437], y[:1437], x[1437:], y[1437:]
+
+
 def write_image_tree(root, images_by_split, class_names, fmt="JPEG", quality=95):
     """Writes an image-folder tree ``root/<split>/<class>/<index>.jpg`` (the CIFAR-10 JPEG layout).
 
