@@ -1106,10 +1106,8 @@ def update_readme(path: str, block: list[str]) -> bool:
     _, tail = rest.split(README_END, 1)
     new = head + README_BEGIN + "\n" + "\n".join(block) + "\n" + README_END + tail
     if new != text:
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(new)
-        os.replace(tmp, path)
+        from rat_tf.files import atomic_write_text  # noqa: PLC0415  (imports TensorFlow: only here)
+        atomic_write_text(path, new)
     return True
 
 
@@ -1129,11 +1127,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             text += "\n" + "\n".join(figures_section(json.load(f)))
     text += "\n" + "\n".join(study_section(reproduce.read_rows(args.study_results),
                                             os.path.relpath(args.study_results, REPO)))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
+    from rat_tf.files import atomic_write_text  # noqa: PLC0415  (imports TensorFlow: only here)
+    atomic_write_text(args.out, text)
     print(f"wrote {args.out} from {len(rows)} row(s)")
     if args.readme:
         block = readme_block(rows, reproduce.read_rows(args.study_results))
