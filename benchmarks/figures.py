@@ -93,6 +93,7 @@ def draw(models: dict[str, dict[str, Any]], docs: str = DOCS) -> dict[str, str]:
     import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+
     from rat_tf.files import atomic_write  # noqa: PLC0415
 
     def save(fig, name):

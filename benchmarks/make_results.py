@@ -12,16 +12,16 @@ never mixed in one table: each budget gets its own section, the largest budget f
 from __future__ import annotations
 
 import argparse
+from collections import OrderedDict
 import json
 import os
 import sys
-from collections import OrderedDict
 from typing import Any, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import reproduce  # noqa: E402
 import figures  # noqa: E402
+import reproduce  # noqa: E402
 import study  # noqa: E402
 
 REPO = reproduce.REPO

@@ -68,8 +68,9 @@ DATASETS = {
     "cifar10": {"epsilon": "8/255", "step_size": "2/255", "num_steps": 10},
 }
 # Flags every training run gets (CPU budget; see the module docstring).
-TRAIN_COMMON = ["--arch=small_cnn", "--max_test_examples=500", "--optimizer=adam", "--learning_rate=0.001", "--weight_decay=0",
-                "--lr_boundaries=0.75", "--batch_size=128", "--validation_freq=0", "--eval_pgd_steps=10"]
+TRAIN_COMMON = ["--arch=small_cnn", "--max_test_examples=500", "--optimizer=adam", "--learning_rate=0.001",
+                "--weight_decay=0", "--lr_boundaries=0.75", "--batch_size=128", "--validation_freq=0",
+                "--eval_pgd_steps=10"]
 
 # The evaluation this machine affords per model (a few minutes on 2 cores): 500 test images, the
 # full suite at reduced budgets. Shared with benchmarks/study.py.

@@ -17,11 +17,12 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from helpers import colour_digits_32, natural_patches, shared_file
 from rat_tf import data as data_lib
 from rat_tf.data import tfds_source
 from rat_tf.evaluation import corruptions as C
 from rat_tf.evaluation.corruptions import filters, frost_textures, functions, generation
+
+from helpers import colour_digits_32, natural_patches, shared_file
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck")

@@ -10,9 +10,10 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from helpers import natural_patches, shared_file, write_image_tree, write_mnist_like_npz
 from rat_tf import data
 from rat_tf.data import tfds_source
+
+from helpers import natural_patches, shared_file, write_image_tree, write_mnist_like_npz
 
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck")

@@ -10,8 +10,8 @@ from typing import Sequence
 from absl import logging
 import numpy as np
 
-from rat_tf.files import atomic_savez
 from rat_tf.data.core import NPZ_KEYS, ImageData
+from rat_tf.files import atomic_savez
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+
 def _fold(v: np.ndarray) -> np.ndarray:
     """v for v >= 0, -v - 1 for v < 0 (integer arrays)."""
     return v ^ (v >> 63)

@@ -6,8 +6,8 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import zlib
 from typing import Any, Iterable
+import zlib
 
 from absl import logging
 import numpy as np

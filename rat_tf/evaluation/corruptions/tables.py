@@ -16,7 +16,6 @@ from rat_tf.evaluation.corruptions.names import (
 )
 
 
-
 def _sort_key(key: tuple[str, int]) -> tuple[int, str, int]:
     name, severity = key
     return (CORRUPTIONS.index(name) if name in CORRUPTIONS else len(CORRUPTIONS), name, severity)
