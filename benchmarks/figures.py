@@ -93,6 +93,7 @@ def draw(models: dict[str, dict[str, Any]], docs: str = DOCS) -> dict[str, str]:
     import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+
     from rat_tf.files import atomic_write  # noqa: PLC0415
 
     def save(fig, name):
@@ -172,10 +173,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     figures = draw(models)
     payload = {"models": models, "figures": figures, "sweep_examples": SWEEP_EXAMPLES,
                "hardware": reproduce.hardware(), "git_commit": reproduce.git_commit(reproduce.CODE_DIR)}
-    tmp = args.results + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=1, sort_keys=True)
-    os.replace(tmp, args.results)
+    from rat_tf.files import atomic_write  # noqa: PLC0415  (imports TensorFlow: only here)
+    atomic_write(args.results, lambda f: json.dump(payload, f, indent=1, sort_keys=True))
     print(f"wrote {', '.join(figures.values())} and {os.path.relpath(args.results, REPO)}")
     return 0
 

@@ -48,6 +48,7 @@ import time
 from typing import Any, Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, REPO)  # the repository root: rat_tf (its atomic file writes)
 # Where train_main.py and evaluate_main.py run (their cwd); --code_dir sets it, e.g. to a
 # `git archive` snapshot of a commit, so that edits in the working tree cannot change a long run.
 CODE_DIR = REPO
@@ -67,8 +68,9 @@ DATASETS = {
     "cifar10": {"epsilon": "8/255", "step_size": "2/255", "num_steps": 10},
 }
 # Flags every training run gets (CPU budget; see the module docstring).
-TRAIN_COMMON = ["--arch=small_cnn", "--max_test_examples=500", "--optimizer=adam", "--learning_rate=0.001", "--weight_decay=0",
-                "--lr_boundaries=0.75", "--batch_size=128", "--validation_freq=0", "--eval_pgd_steps=10"]
+TRAIN_COMMON = ["--arch=small_cnn", "--max_test_examples=500", "--optimizer=adam", "--learning_rate=0.001",
+                "--weight_decay=0", "--lr_boundaries=0.75", "--batch_size=128", "--validation_freq=0",
+                "--eval_pgd_steps=10"]
 
 # The evaluation this machine affords per model (a few minutes on 2 cores): 500 test images, the
 # full suite at reduced budgets. Shared with benchmarks/study.py.
@@ -401,10 +403,8 @@ def execute(p: Plan, results_path: str, hw: str) -> Optional[dict[str, Any]]:
     timing = json.load(open(timing_path, encoding="utf-8")) if os.path.exists(timing_path) else {}
     metadata_path = os.path.join(p.export_dir, "rat_tf_metadata.json")
     def save_timing():
-        tmp = timing_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(timing, f)
-        os.replace(tmp, timing_path)
+        from rat_tf.files import atomic_write  # noqa: PLC0415  (imports TensorFlow: only here)
+        atomic_write(timing_path, lambda f: json.dump(timing, f))
 
     if not timing.get("train_complete") or not os.path.exists(metadata_path):
         # Seconds of an interrupted attempt (recorded after every Keras epoch) count too: the

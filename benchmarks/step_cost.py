@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import rat_tf  # noqa: E402
-from rat_tf import architectures, methods  # noqa: E402
+from rat_tf import architectures, files, methods  # noqa: E402
 
 SIZES = {"mnist": ((28, 28, 1), 0.3, 0.075), "cifar": ((32, 32, 3), 8 / 255, 2 / 255)}
 
@@ -170,10 +170,7 @@ def main():
                                         for size, row in results.items()},
                    "over_sat": {size: {m: t / row["sat"] for m, t in row.items() if not m.endswith("_spread")}
                                 for size, row in results.items()}}
-        tmp = args.json_out + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=1, sort_keys=True)
-        os.replace(tmp, args.json_out)
+        files.atomic_write(args.json_out, lambda f: json.dump(payload, f, indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":

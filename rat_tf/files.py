@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Callable, IO
+from typing import IO, Callable
 
 
 def atomic_write(path: str, write: Callable[[IO], None], mode: str = "w") -> str:
@@ -38,3 +38,10 @@ def atomic_write(path: str, write: Callable[[IO], None], mode: str = "w") -> str
 def atomic_write_text(path: str, text: str) -> str:
     """Writes `text` to `path` atomically."""
     return atomic_write(path, lambda f: f.write(text))
+
+
+def atomic_savez(path: str, **arrays) -> str:
+    """Writes `arrays` to `path` as one uncompressed `.npz` file (`np.savez`), atomically."""
+    import numpy as np  # pylint: disable=g-import-not-at-top  (this module stays stdlib-only)
+
+    return atomic_write(path, lambda f: np.savez(f, **arrays), mode="wb")

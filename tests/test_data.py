@@ -1,7 +1,6 @@
 """Tests for rat_tf.data: loaders (digits, npz, folder, TFDS offline) and pipelines."""
 
 import os
-import pathlib
 import tarfile
 import time
 import types
@@ -12,10 +11,12 @@ import pytest
 import tensorflow as tf
 
 from rat_tf import data
+from rat_tf.data import tfds_source
 
-SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
-MNIST_NPZ = SHARED_DATA / "mnist.npz"
-CIFAR_TAR = SHARED_DATA / "cifar10-jpeg.tar.gz"
+from helpers import natural_patches, shared_file, write_image_tree, write_mnist_like_npz
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                 "truck")
 
 
 @pytest.fixture(autouse=True)
@@ -108,31 +109,44 @@ def test_digits_max_examples_and_resize():
 # npz.
 
 
-@pytest.fixture(scope="module")
-def mnist_slice():
-    if not MNIST_NPZ.exists():
-        pytest.skip(f"{MNIST_NPZ} not available")
-    with np.load(MNIST_NPZ) as f:
-        return {"x_train": f["x_train"][:600], "y_train": f["y_train"][:600],
-                "x_test": f["x_test"][:100], "y_test": f["y_test"][:100]}
-
-
-def test_npz_mnist_slice(tmp_path, mnist_slice):
-    path = tmp_path / "mnist_small.npz"
-    np.savez(path, **mnist_slice)
+def _check_mnist_layout(path, arrays):
     d = data.load(f"npz:{path}")
-    assert d.x_train.shape == (600, 28, 28, 1) and d.x_test.shape == (100, 28, 28, 1)
+    n_train, n_test = len(arrays["y_train"]), len(arrays["y_test"])
+    assert d.x_train.shape == (n_train, 28, 28, 1) and d.x_test.shape == (n_test, 28, 28, 1)
     assert d.x_train.dtype == np.uint8 and d.y_train.dtype == np.int32
-    np.testing.assert_array_equal(d.y_train[:10], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
-    np.testing.assert_array_equal(d.y_train, mnist_slice["y_train"])
-    np.testing.assert_array_equal(d.y_test, mnist_slice["y_test"])
-    np.testing.assert_array_equal(d.x_train[..., 0], mnist_slice["x_train"])
+    np.testing.assert_array_equal(d.y_train, arrays["y_train"])
+    np.testing.assert_array_equal(d.y_test, arrays["y_test"])
+    np.testing.assert_array_equal(d.x_train[..., 0], arrays["x_train"])
     assert d.num_classes == 10 and d.class_names[0] == "0" and d.class_names[-1] == "9"
     assert d.input_shape == (28, 28, 1)
 
     small = data.load(f"npz:{path}", max_train_examples=50, max_test_examples=10)
     assert len(small.y_train) == 50 and len(small.y_test) == 10
     np.testing.assert_array_equal(small.x_train, d.x_train[:50])
+    return d
+
+
+def test_npz_in_the_mnist_layout(tmp_path):
+    """keras.datasets.mnist's layout (uint8 (N, 28, 28) images, uint8 labels), written here."""
+    path = tmp_path / "mnist_like.npz"
+    arrays = write_mnist_like_npz(path)
+    assert arrays["x_train"].dtype == np.uint8 and arrays["x_train"].shape == (600, 28, 28)
+    d = _check_mnist_layout(path, arrays)
+    assert d.x_train.std() > 30  # real handwriting, not blank
+
+
+def test_npz_real_mnist_slice(tmp_path):
+    """The real mnist.npz of the shared data directory, when present (extra coverage)."""
+    mnist = shared_file("mnist.npz")
+    if mnist is None:
+        pytest.skip("mnist.npz not in the shared data directory")
+    with np.load(mnist) as f:
+        arrays = {"x_train": f["x_train"][:600], "y_train": f["y_train"][:600],
+                  "x_test": f["x_test"][:100], "y_test": f["y_test"][:100]}
+    path = tmp_path / "mnist_small.npz"
+    np.savez(path, **arrays)
+    d = _check_mnist_layout(path, arrays)
+    np.testing.assert_array_equal(d.y_train[:10], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
 
 
 def test_npz_float_nhwc_and_column_labels(tmp_path):
@@ -213,7 +227,7 @@ def _expected_split(pixels, split, n):
     return np.stack(xs), np.array(ys)
 
 
-def test_folder_tree_labels_pixels_and_cache(tmp_path, monkeypatch):
+def test_folder_tree_labels_pixels_and_cache(tmp_path):
     root = tmp_path / "tree"
     pixels = _write_tree(root)
     cache = tmp_path / "cache"
@@ -232,21 +246,27 @@ def test_folder_tree_labels_pixels_and_cache(tmp_path, monkeypatch):
     # The cache file exists, and a second load reads it without decoding.
     cache_file = data.folder_cache_path(f"folder:{root}", cache_dir=str(cache))
     assert os.path.isfile(cache_file)
-    assert [p for p in os.listdir(cache) if not p.startswith(".tmp")] == [
+    assert os.listdir(cache) == [  # no temporary file left
         os.path.basename(cache_file)]
 
-    def no_decode(*args, **kwargs):
-        raise AssertionError("decoded although the cache is valid")
-
-    monkeypatch.setattr(data, "_decode_image", no_decode)
+    # A second load reads the cache without decoding: with every file replaced by bytes that
+    # do not decode (same size and mtime, so the same key), it still returns the arrays.
+    originals = {}
+    for path in sorted(root.rglob("*.png")):
+        stat = path.stat()
+        originals[path] = (path.read_bytes(), stat)
+        path.write_bytes(b"\0" * stat.st_size)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     again = data.load(f"folder:{root}", cache_dir=str(cache), max_train_examples=5)
     np.testing.assert_array_equal(again.x_train, d.x_train[:5])
     np.testing.assert_array_equal(again.y_train, d.y_train[:5])
     np.testing.assert_array_equal(again.x_test, d.x_test)
     assert again.class_names == d.class_names
+    for path, (content, stat) in originals.items():
+        path.write_bytes(content)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
     # Changing the tree changes the key: the new file is decoded.
-    monkeypatch.undo()
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(root / "train" / "ant" / "999.png")
     grown = data.load(f"folder:{root}", cache_dir=str(cache))
     assert len(grown.y_train) == 13
@@ -332,17 +352,38 @@ def test_folder_errors(tmp_path):
         data.load(f"folder:{broken}", cache_dir=str(tmp_path / "c"))
 
 
+def _check_cifar_tree(root, cache_dir):
+    d = data.load(f"folder:{root}", cache_dir=str(cache_dir))
+    assert d.class_names == CIFAR_CLASSES
+    assert d.x_train.shape == (20, 32, 32, 3) and d.x_test.shape == (20, 32, 32, 3)
+    np.testing.assert_array_equal(d.y_train, list(range(10)) * 2)
+    assert d.x_train.std() > 10  # Real pictures, not blank.
+    return d
+
+
+def test_folder_jpeg_tree_in_the_cifar10_layout(tmp_path):
+    """A JPEG tree in the CIFAR-10 JPEG layout (train|test/<class>/0000.jpg), written here from
+    crops of scikit-learn's sample photos: canonical class order, decoded like Pillow does."""
+    patches = natural_patches()
+    labels = np.arange(20) % 10
+    splits = {"train": (patches[:20], labels), "test": (patches[20:40], labels)}
+    root = write_image_tree(tmp_path / "cifar", splits, CIFAR_CLASSES)
+    d = _check_cifar_tree(root, tmp_path / "c")
+    with Image.open(root / "train" / "bird" / "0001.jpg") as im:
+        np.testing.assert_array_equal(d.x_train[12], np.asarray(im.convert("RGB")))
+    # JPEG is lossy, but close to the pixels written.
+    assert np.mean(np.abs(d.x_train.astype(float) - patches[:20])) < 8
+
+
 def test_folder_real_cifar10_jpegs(tmp_path):
-    """A few real CIFAR-10 JPEGs from the shared tarball: canonical class order."""
-    if not CIFAR_TAR.exists():
-        pytest.skip(f"{CIFAR_TAR} not available")
+    """A few real CIFAR-10 JPEGs from the shared tarball, when present (extra coverage)."""
+    cifar_tar = shared_file("cifar10-jpeg.tar.gz")
+    if cifar_tar is None:
+        pytest.skip("cifar10-jpeg.tar.gz not in the shared data directory")
     wanted = {f"{split}/{cls}/{i:04d}.jpg"
-              for split in ("train", "test")
-              for cls in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                          "horse", "ship", "truck")
-              for i in range(2)}
+              for split in ("train", "test") for cls in CIFAR_CLASSES for i in range(2)}
     root = tmp_path / "cifar"
-    with tarfile.open(CIFAR_TAR, "r:gz") as tar:
+    with tarfile.open(cifar_tar, "r:gz") as tar:
         members = []
         for m in tar:
             name = m.name[2:] if m.name.startswith("./") else m.name
@@ -352,12 +393,7 @@ def test_folder_real_cifar10_jpegs(tmp_path):
                 if len(members) == len(wanted):
                     break
         tar.extractall(root, members=members, filter="data")
-    d = data.load(f"folder:{root}", cache_dir=str(tmp_path / "c"))
-    assert d.class_names == ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                             "horse", "ship", "truck")
-    assert d.x_train.shape == (20, 32, 32, 3) and d.x_test.shape == (20, 32, 32, 3)
-    np.testing.assert_array_equal(d.y_train, list(range(10)) * 2)
-    assert d.x_train.std() > 10  # Real pictures, not blank.
+    _check_cifar_tree(root, tmp_path / "c")
 
 
 # --------------------------------------------------------------------------
@@ -377,7 +413,7 @@ def no_tfds_download(monkeypatch):
 
 
 def test_tfds_offline_fails_fast(tmp_path, no_tfds_download):
-    if data._probe_download_host("www.cs.toronto.edu", timeout=3.0) is None:
+    if tfds_source.probe_download_host("www.cs.toronto.edu", timeout=3.0) is None:
         pytest.skip("the CIFAR-10 download host is reachable from here")
     start = time.monotonic()
     with pytest.raises(data.DatasetUnavailableError) as e:
@@ -390,7 +426,7 @@ def test_tfds_offline_fails_fast(tmp_path, no_tfds_download):
 
 def test_tfds_unavailable_message_names_offline_options(tmp_path, monkeypatch, no_tfds_download):
     probed = []
-    monkeypatch.setattr(data, "_probe_download_host",
+    monkeypatch.setattr(tfds_source, "probe_download_host",
                         lambda host, **kw: probed.append(host) or f"{host}:443 unreachable (test)")
     with pytest.raises(data.DatasetUnavailableError) as e:
         data.load("imagenette/160px", data_dir=str(tmp_path))
@@ -405,7 +441,7 @@ def test_tfds_unavailable_message_names_offline_options(tmp_path, monkeypatch, n
 def test_probe_reports_unreachable_quickly():
     start = time.monotonic()
     # Port 9 on localhost: refused at once (nothing listens there).
-    reason = data._probe_download_host("127.0.0.1", port=9, timeout=1.0)
+    reason = tfds_source.probe_download_host("127.0.0.1", port=9, timeout=1.0)
     assert reason is not None and "127.0.0.1:9" in reason
     assert time.monotonic() - start < 5
 
@@ -433,7 +469,7 @@ def _fake_tfds_load(calls, train_images, test_images):
 def test_tfds_prepared_path_skips_probe(tmp_path, monkeypatch, no_tfds_download):
     tfds = no_tfds_download
     monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
-    monkeypatch.setattr(data, "_probe_download_host",
+    monkeypatch.setattr(tfds_source, "probe_download_host",
                         lambda *a, **k: pytest.fail("probed although prepared"))
     calls = []
     rng = np.random.default_rng(0)
@@ -452,7 +488,7 @@ def test_tfds_prepared_path_skips_probe(tmp_path, monkeypatch, no_tfds_download)
 def test_tfds_reachable_host_downloads_and_imagenette_resizes(tmp_path, monkeypatch,
                                                               no_tfds_download):
     tfds = no_tfds_download
-    monkeypatch.setattr(data, "_probe_download_host", lambda *a, **k: None)
+    monkeypatch.setattr(tfds_source, "probe_download_host", lambda *a, **k: None)
     calls = []
     train = [np.zeros((200, 300, 3), np.uint8), np.full((170, 160, 3), 200, np.uint8)]
     monkeypatch.setattr(tfds, "load", _fake_tfds_load(calls, train, train[:1]))

@@ -1,11 +1,17 @@
-"""benchmarks/make_results.py: the study summary and its generated verdict (synthetic rows)."""
+"""benchmarks/make_results.py: the pages' numbers and structure (synthetic and recorded rows).
+
+The prose comes from benchmarks/results_templates.py; these tests check the computed values that
+fill it, the tables, the section headings and which templated lines appear, not the wording.
+"""
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 import make_results  # noqa: E402
+import results_templates as T  # noqa: E402
 import study  # noqa: E402
 
 
@@ -17,6 +23,11 @@ def row(name, clean, worst, pgd, cost=1000.0):
 
 def summary_of(rows):
     return make_results.study_summary({r["name"]: r for r in rows}, "mnist")
+
+
+def bullet_titles(lines):
+    """The bold titles of a reading's bullets ("- **Title.** ..."): the reading's structure."""
+    return [m.group(1) for m in (re.match(r"- \*\*(.+?)\*\*", line) for line in lines) if m]
 
 
 def test_study_runs_are_named_by_config_and_seed():
@@ -46,18 +57,26 @@ def test_verdict_needs_non_overlapping_seed_ranges():
     rows = [row("mnist-rat-e0.5-s0-seed0", 97.0, 84.0, 85.0), row("mnist-rat-e0.5-s0-seed1", 96.0, 86.0, 87.0),
             row("mnist-sat-warm-seed0", 93.0, 75.0, 76.0), row("mnist-sat-warm-seed1", 92.0, 83.0, 84.0),
             row("mnist-rat-seed0", 98.0, 60.0, 90.0), row("mnist-rat-seed1", 98.0, 85.0, 95.0)]
-    text = "\n".join(make_results.study_verdict(summary_of(rows), "rat-e0.5-s0", ["sat-warm", "rat", "sat"]))
-    assert "vs sat-warm** (worst case, 2 vs 2 seed(s)): mean 85.0 vs 79.0 (+6.0 points); **beats it" in text
-    assert "worst seed 84.0 > best seed 83.0" in text
-    assert "rat-e0.5-s0 vs rat** (worst case, 2 vs 2 seed(s)): mean 85.0 vs 72.5" in text
-    assert "the seed ranges overlap (84.0–86.0 vs 60.0–85.0)" in text
-    assert "sat has no finished run yet" in text
+    summary = summary_of(rows)
+    v = make_results.verdict_values(summary["rat-e0.5-s0"], summary["sat-warm"])
+    assert v["outcome"] == "beats" and (v["n_candidate"], v["n_base"]) == (2, 2)
+    assert (v["mean_candidate"], v["mean_base"], v["difference"]) == (85.0, 79.0, 6.0)
+    assert (v["low_candidate"], v["high_base"]) == (84.0, 83.0)       # worst seed above the best seed
+    v = make_results.verdict_values(summary["rat-e0.5-s0"], summary["rat"])
+    assert v["outcome"] == "overlap" and v["mean_base"] == 72.5
+    assert (v["low_candidate"], v["high_candidate"], v["low_base"], v["high_base"]) == (84.0, 86.0, 60.0, 85.0)
+    lines = make_results.study_verdict(summary, "rat-e0.5-s0", ["sat-warm", "rat", "sat"])
+    assert bullet_titles(lines) == ["rat-e0.5-s0 vs sat-warm", "rat-e0.5-s0 vs rat", "rat-e0.5-s0 vs sat:"]
+    assert "+6.0" in lines[0] and "84.0" in lines[0] and "83.0" in lines[0]
+    assert lines[2] == T.VERDICT_NO_BASELINE.substitute(candidate="rat-e0.5-s0", base="sat")
 
 
 def test_verdict_with_one_seed_makes_no_claim():
     rows = [row("mnist-rat-e0.5-s0-seed0", 97.0, 84.0, 85.0), row("mnist-sat-warm-seed0", 93.0, 10.0, 10.0)]
-    (line,) = make_results.study_verdict(summary_of(rows), "rat-e0.5-s0", ["sat-warm"])
-    assert "too few seeds to tell from noise" in line and "beats" not in line
+    summary = summary_of(rows)
+    assert make_results.verdict_values(summary["rat-e0.5-s0"], summary["sat-warm"])["outcome"] == "too_few"
+    (line,) = make_results.study_verdict(summary, "rat-e0.5-s0", ["sat-warm"])
+    assert T.VERDICT_OUTCOMES["too_few"].substitute() in line
 
 
 def test_the_best_grid_setting_needs_two_seeds_and_excludes_the_candidate_and_warm_ups():
@@ -70,7 +89,7 @@ def test_the_best_grid_setting_needs_two_seeds_and_excludes_the_candidate_and_wa
     assert make_results.best_grid_setting(summary_of(rows)) == "rat-e0.5-s1"          # 63.0 > 62.5
     assert make_results.best_grid_setting(summary_of(rows[:1])) is None
     text = "\n".join(make_results.study_section(rows, "study.jsonl"))
-    assert "- **rat-e0.5-s1 vs sat-warm:** sat-warm has no finished run yet." in text
+    assert T.VERDICT_NO_BASELINE.substitute(candidate="rat-e0.5-s1", base="sat-warm") in text
 
 
 def test_study_section_renders_finished_and_missing_runs():
@@ -78,7 +97,8 @@ def test_study_section_renders_finished_and_missing_runs():
     text = "\n".join(lines)
     assert "| rat | 1 | 1/1 | 98.0 | **60.0** | 30.0 |" in text
     assert "| sat-warm | 0 | | not yet run | | | |" in text
-    assert "## cifar10: no finished run yet" in text
+    assert T.STUDY_NO_DATASET_RUN.substitute(dataset="cifar10") in lines
+    assert "## MNIST: summary over seeds" in lines and "### Verdict (generated from the numbers)" in lines
 
 
 def synthetic_figures_models():
@@ -179,10 +199,11 @@ def test_measured_cost_names_the_command_the_load_and_the_ratios(tmp_path):
     path.write_text(json.dumps({"command": "python benchmarks/step_cost.py --methods=sat,rat", "device": "CPU",
                                 "cpu_count": 2, "load_average": [2.37, 3.81], "batch_size": 128, "num_steps": 10,
                                 "num_samples": 2, "over_sat": {"mnist": {"sat": 1.0, "rat": 1.0938}}}))
-    text = "\n".join(make_results.measured_cost(str(path)))
-    assert "rat 1.094x" in text and "sat 1.000x" in text
-    assert "load average 2.37 at the start and 3.81 at the end" in text
-    assert "`python benchmarks/step_cost.py --methods=sat,rat`" in text
+    v = make_results.measured_cost_values(json.loads(path.read_text()))
+    assert v["per_size"] == "MNIST size (28x28x1): sat 1.000x, rat 1.094x"
+    assert v["busy"] == T.LOAD_BUSY.substitute(start="2.37", end="3.81")      # load >= 1: other jobs
+    assert v["command"] == "python benchmarks/step_cost.py --methods=sat,rat"
+    assert make_results.measured_cost(str(path)) == ["", T.MEASURED_COST.substitute(v)]
 
 
 def test_step_cost_sizes_reach_the_study_tables_of_both_datasets(tmp_path):
@@ -193,10 +214,10 @@ def test_step_cost_sizes_reach_the_study_tables_of_both_datasets(tmp_path):
                                              "cifar": {"sat": 1.0, "rat_e0.75": 1.2}}}))
     assert make_results._step_ratios("mnist", str(path)) == {"sat": 1.0, "rat_e0.25": 1.1}
     assert make_results._step_ratios("cifar10", str(path)) == {"sat": 1.0, "rat_e0.75": 1.2}
-    text = "\n".join(make_results.measured_cost(str(path)))
-    assert "MNIST size (28x28x1): sat 1.000x, rat_e0.25 1.100x" in text
-    assert "CIFAR-10 size (32x32x3): sat 1.000x, rat_e0.75 1.200x" in text
-    assert "0.12 at the start (no other job)" in text and "shared the cores" not in text
+    v = make_results.measured_cost_values(json.loads(path.read_text()))
+    assert v["per_size"] == ("MNIST size (28x28x1): sat 1.000x, rat_e0.25 1.100x; "
+                             "CIFAR-10 size (32x32x3): sat 1.000x, rat_e0.75 1.200x")
+    assert v["busy"] == T.LOAD_IDLE.substitute(start="0.12", end="1.9")      # load < 1: no other job
 
 
 def test_reading_tells_a_soft_label_gap_from_the_usual_one():
@@ -204,13 +225,14 @@ def test_reading_tells_a_soft_label_gap_from_the_usual_one():
         return {**row(name, 99.0, worst, pgd), "method": method, "budget": {"eval": {"pgd_steps": 20}},
                 "attacks": {"pgd": pgd, "apgd_t": worst}}
     rows = {"mnist-sat": r("mnist-sat", "sat", 87.0, 82.2), "mnist-rat": r("mnist-rat", "rat", 60.2, 27.6)}
-    text = "\n".join(make_results.reading(rows))
-    assert "Large (over 10 points" in text and "Small: SAT" in text
-    assert "the signature is the soft labels'" in text and "not only the soft labels'" not in text
+    v = make_results.signature_values(rows, "mnist")
+    assert v["large"] == ["rat"] and v["small"] == ["sat"] and v["kind"] == "soft_only"
+    assert any(T.SIGNATURE_SOFT_ONLY.strip() in line for line in make_results.reading(rows))
     rows["mnist-sat_ars"] = r("mnist-sat_ars", "sat_ars", 63.2, 37.8)   # one-hot labels, region samples
-    text = "\n".join(make_results.reading(rows))
-    assert "not only the soft labels': SAT+ARS" in text
-    assert "region sampling alone produces most of RAT's gap (25.40 of 32.60)" in text
+    v = make_results.signature_values(rows, "mnist")
+    assert v["kind"] == "not_only_soft" and v["hard_large"] == ["sat_ars"] and v["ars_share"] == "most"
+    assert round(v["gaps"]["sat_ars"], 2) == 25.4 and round(v["gaps"]["rat"], 2) == 32.6
+    assert make_results.signature_values(rows, "cifar10") is None
 
 
 def test_study_configs_map_to_the_step_cost_method_they_train_with():
@@ -230,7 +252,8 @@ def test_readme_table_is_regenerated_between_its_markers_only(tmp_path):
     text = "\n".join(block)
     assert "| SAT | 2 | 98.1 ± 0.4 | 87.7 ± 1.0 | **83.2 ± 1.4** |" in text
     assert "| RAT | 1 | 99.6 | 60.2 | **27.6** |" in text          # the cpu-quick row is not mixed in
-    assert "27.5 points below SAT under PGD-20 and 55.6 points below it in the worst case" in text
+    d = make_results.readme_comparison(make_results.readme_tables(repro, [])[0])
+    assert round(d["pgd"], 1) == -27.5 and round(d["worst_case"], 1) == -55.6      # RAT minus SAT
     readme = tmp_path / "README.md"
     readme.write_text("intro\n" + make_results.README_BEGIN + "\nold\n" + make_results.README_END + "\nrest\n")
     assert make_results.update_readme(str(readme), block)
@@ -249,11 +272,16 @@ def test_readme_table_is_regenerated_between_its_markers_only(tmp_path):
 
 
 def test_figures_reading_names_gaps_convergence_and_epsilon():
-    text = "\n".join(make_results.figures_reading(synthetic_figures_models()))
-    assert "SAT 10.0, RAT 10.0" in text
-    assert "Accuracy at K = 10 -> K = 100: SAT 65.0 -> 60.0; RAT 70.0 -> 65.0" in text
-    assert "No model loses more than 10 points after K = 10; the others lose 5.0-5.0 points." in text
-    assert "at the training epsilon 0.3, at 0.6 and at 0.6: SAT 60.0 / 1.0 / 1.0" in text
+    v = make_results.figures_values(synthetic_figures_models())
+    assert v["gaps"] == {"SAT": 10.0, "RAT": 10.0}
+    assert (v["k0"], v["k1"]) == (10, 100)
+    assert {m: tuple(round(a, 1) for a in ab) for m, ab in v["steps"].items()} == {
+        "SAT": (65.0, 60.0), "RAT": (70.0, 65.0)}
+    assert all(round(d, 1) == 5.0 for d in v["drops"].values())      # no model loses more than 10 points
+    assert v["epsilons"] == (0.3, 0.6, 0.6)                          # training epsilon, next, largest
+    assert tuple(round(a, 1) for a in v["epsilon"]["SAT"]) == (60.0, 1.0, 1.0)
+    assert bullet_titles(make_results.figures_reading(synthetic_figures_models())) == [
+        "Generalisation (Fig. 3).", "PGD iterations (Fig. 4).", "Epsilon (Fig. 5)."]
 
 
 def test_budget_flags_give_their_rows_a_section_of_their_own():
@@ -279,16 +307,16 @@ def test_a_complete_1000_image_reevaluation_is_the_headline_section():
     partial = cpu + [again(r) for r in cpu[:-1]]
     page = make_results.render(partial, "reproduce.jsonl")
     assert page.index("## Budget `--preset=cpu`") < page.index(f"## Budget `--preset={label}`")
-    assert "- 1,000 test images for every model, as the issue asks" in page
+    assert T.NOT_COVERED_FULL_EVAL in page
     rows = cpu + [again(r) for r in cpu]
     page = make_results.render(rows, "reproduce.jsonl")
     first, second = page.index(f"## Budget `--preset={label}`"), page.index("## Budget `--preset=cpu`")
     assert first < second
     reeval = page[first:second]
-    assert "- **Models:** the ones trained for `--preset=cpu` (same training ids)" in reeval
-    assert "### Training curves" not in reeval and "python train_main.py" not in reeval
-    assert "### Training curves" in page[second:] and "holds the headline numbers" in page
-    assert "- 1,000 test images for every model, as the issue asks" not in page
+    assert T.SECTION_MODELS.substitute(base="cpu") in reeval
+    assert T.CURVES not in reeval and "python train_main.py" not in reeval
+    assert T.CURVES in page[second:] and T.EVAL_BUDGET_FULL.substitute(preset=label) in page
+    assert T.NOT_COVERED_FULL_EVAL not in page
     sat = {r["name"]: r for r in rows if r["preset"] == label}["mnist-sat"]
     block = "\n".join(make_results.readme_block(rows, []))
     assert "worst case, 1,000 images (seeds) |" in block
@@ -323,14 +351,21 @@ def test_reading_judges_training_against_st_and_beta_settings_against_the_seed_n
             reading_row("mnist-rat", "rat", 99.6, 27.6, 60.2, [flat]),
             reading_row("mnist-rat-b1.0-0.3", "rat", 99.2, 39.0, 64.8, [flat]),
             reading_row("mnist-rat-b0.8-0.1", "rat", 99.4, 26.6, 56.4, [flat])]
-    text = "\n".join(make_results.reading({r["name"]: r for r in rows}))
+    by_name = {r["name"]: r for r in rows}
+    lines = make_results.reading(by_name)
     # 43.4% clean is not "barely trained" next to ST's 60% on CIFAR-10; RAT vs SAT is read per dataset.
-    assert "Barely trained" not in text
-    assert "RAT vs SAT on CIFAR-10" in text and "RAT vs SAT on MNIST" in text
-    assert "No second seed of CIFAR-10" in text and "moved the worst case by up to 2.00 points" in text
+    titles = bullet_titles(lines)
+    assert "Barely trained." not in titles and "Not trained yet." not in titles
+    assert titles[:5] == ["RAT vs SAT on MNIST.", "Strongest single attack.", "Seed noise.", "The paper's claim.",
+                          "RAT vs SAT on CIFAR-10."]
+    assert T.NO_SECOND_SEED.substitute(dataset="CIFAR-10") in lines
+    assert make_results.seed_noise(by_name) == 2.0                  # |82.2 - 84.2|, MNIST SAT's two seeds
     # Table 4: 39.0 - 27.6 > 2.0 (the seed noise), 26.6 is within it.
-    assert "Above the default by more than the seed noise (2.00): mnist-rat-b1.0-0.3;" in text
-    assert "failed for 4 of 8 models" in text and "none fired" in text
+    t4 = make_results.table4_values(by_name, 2.0)
+    assert t4["above_noise"] == ["mnist-rat-b1.0-0.3"] and t4["settings"] == 3
+    assert (t4["low"]["name"], t4["best"]["name"]) == ("mnist-rat-b0.8-0.1", "mnist-rat-b1.0-0.3")
+    assert T.SELF_CHECKS.substitute(failed=4, total=8, limit=make_results.LARGE_GAP) in lines
+    assert T.NO_OTHER_CHECKS in lines
     assert make_results.trained_floor({}, "mnist") == 50.0
 
 
