@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 import keras
 
-from rat_tf import architectures as _arch
+from rat_tf.architectures import layers as _arch
 
 
 def preact_block(x: keras.KerasTensor,

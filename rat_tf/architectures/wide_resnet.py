@@ -12,7 +12,8 @@ from typing import Optional, Sequence
 
 import keras
 
-from rat_tf import architectures as _arch
+from rat_tf import validation
+from rat_tf.architectures import layers as _arch
 
 
 def wide_basic_block(x: keras.KerasTensor,
@@ -78,11 +79,14 @@ def wide_resnet(input_shape: Sequence[int],
     Raises:
         ValueError: On a bad depth, widen factor, shape, class count, mean or std.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
+    try:
+        ok = validation.check_int("depth", depth, minimum=10) % 6 == 4
+    except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(
             f"depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, 34, ...), got {depth!r}.")
-    if isinstance(widen_factor, bool) or not isinstance(widen_factor, int) or widen_factor < 1:
-        raise ValueError(f"widen_factor must be an integer >= 1, got {widen_factor!r}.")
+    widen_factor = validation.check_int("widen_factor", widen_factor, minimum=1)
     inputs, x = _arch.model_inputs(input_shape, num_classes, mean, std)
     blocks_per_group = (depth - 4) // 6
     x = _arch.conv2d(x, 16, 3, 1, "stem_conv")
