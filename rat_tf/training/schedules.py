@@ -22,9 +22,7 @@ import keras
 import tensorflow as tf
 
 from rat_tf import validation
-
-# The paper's boundaries, 30k and 45k of 80k steps.
-PAPER_BOUNDARY_FRACTIONS: tuple[float, ...] = (0.375, 0.5625)
+from rat_tf.config import PAPER_BOUNDARY_FRACTIONS  # noqa: F401  (30k and 45k of 80k steps)
 
 
 def resolve_boundaries(values: Sequence[float], total_steps: int) -> list[int]:
