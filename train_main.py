@@ -2,9 +2,10 @@
 
 Usage: python train_main.py [--dataset=digits] [--method=rat] [--flagfile=FILE] ...
 Flags and their defaults: python train_main.py --help, or the README's flags table.
-The trainer is `rat_tf.training.train`; this script turns flags into its config and its
-errors into one line and an exit status.
 """
+
+# The trainer is `rat_tf.training.train`; this script turns flags into its config, and its
+# errors into one line and an exit status.
 
 from __future__ import annotations
 
