@@ -20,9 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 
 from rat_tf import architectures
 from rat_tf import config as config_lib

@@ -252,7 +252,7 @@ def default_model_dir(dataset: str, method: str) -> str:
     for prefix in data_lib.SPEC_PREFIXES:
         if spec.lower().startswith(prefix):
             path = spec[len(prefix):].strip().rstrip("/\\")
-            stem = re.sub(r"\.npz$", "", path.replace("\\", "/").split("/")[-1], flags=re.I)
+            stem = re.sub(r"\.npz$", "", path.replace("\\", "/").split("/")[-1], flags=re.IGNORECASE)
             spec = f"{prefix[:-1]}-{stem}"
     slug = re.sub(r"[^A-Za-z0-9_.]+", "-", spec.lower()).strip("-.") or "data"
     return f"runs/{slug}-{method}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from typing import Callable, IO
+from collections.abc import Callable
+from typing import IO, Any
 
 
 def atomic_write(path: str, write: Callable[[IO], None], mode: str = "w") -> str:
@@ -38,3 +40,13 @@ def atomic_write(path: str, write: Callable[[IO], None], mode: str = "w") -> str
 def atomic_write_text(path: str, text: str) -> str:
     """Writes `text` to `path` atomically."""
     return atomic_write(path, lambda f: f.write(text))
+
+
+def read_json_object(path: str) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None when it is missing, unreadable or not an object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

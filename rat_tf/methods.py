@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable, ClassVar, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import keras
 import tensorflow as tf

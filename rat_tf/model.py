@@ -13,7 +13,7 @@ with that method's hyperparameters as keyword arguments, or a `rat_tf.methods.Me
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -70,8 +70,8 @@ class RATModel(keras.Model):
 
     def __init__(self, classifier: keras.Model, method: str | methods_lib.Method = "rat", *,
                  seed: int = 0, weight_decay: float = 0.0, eval_pgd_steps: int = 0,
-                 eval_epsilon: Optional[float] = None, eval_step_size: Optional[float] = None,
-                 num_classes: Optional[int] = None, epsilon_warmup: int = 0, name: str = "rat_model",
+                 eval_epsilon: float | None = None, eval_step_size: float | None = None,
+                 num_classes: int | None = None, epsilon_warmup: int = 0, name: str = "rat_model",
                  **method_kwargs):
         # Keras passes its own layer kwargs (trainable, dtype) through from_config.
         layer_kwargs = {k: method_kwargs.pop(k) for k in ("trainable", "dtype") if k in method_kwargs}
@@ -102,7 +102,7 @@ class RATModel(keras.Model):
         self._eval_counter = keras.Variable(0, dtype="int64", trainable=False,
                                             aggregation="only_first_replica", name="eval_counter")
 
-    def _make_eval_attack(self) -> Optional[PGDConfig]:
+    def _make_eval_attack(self) -> PGDConfig | None:
         if self.eval_pgd_steps == 0:
             return None
         base = self.method.attack
@@ -147,7 +147,7 @@ class RATModel(keras.Model):
         """Inference-mode logits: what every attack sees (BatchNorm uses moving statistics)."""
         return self.classifier(images, training=False)
 
-    def _epsilon_scale(self) -> Optional[tf.Tensor]:
+    def _epsilon_scale(self) -> tf.Tensor | None:
         """min(1, step / epsilon_warmup): the warm-up factor of the training attack's epsilon."""
         if not self.epsilon_warmup:
             return None

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import keras
 
@@ -58,8 +59,8 @@ class ArchitectureSpec:
 
     name: str
     family: str
-    depth: Optional[int] = None
-    widen_factor: Optional[int] = None
+    depth: int | None = None
+    widen_factor: int | None = None
 
 
 def parse(name: str) -> ArchitectureSpec:
@@ -102,8 +103,8 @@ def build(name: str,
           input_shape: Sequence[int],
           num_classes: int,
           *,
-          mean: Optional[Sequence[float]] = None,
-          std: Optional[Sequence[float]] = None,
+          mean: Sequence[float] | None = None,
+          std: Sequence[float] | None = None,
           synchronized_bn: bool = False) -> keras.Model:
     """Builds an architecture by name.
 

@@ -8,7 +8,7 @@ without importing the package that imports them.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import keras
 
@@ -59,8 +59,8 @@ def validate_num_classes(num_classes: int) -> int:
 
 
 def input_normalization(channels: int,
-                        mean: Optional[Sequence[float]] = None,
-                        std: Optional[Sequence[float]] = None) -> Optional[keras.layers.Layer]:
+                        mean: Sequence[float] | None = None,
+                        std: Sequence[float] | None = None) -> keras.layers.Layer | None:
     """Returns a fixed `(x - mean) / std` layer, or None when no normalisation is asked for.
 
     The layer is a `keras.layers.Normalization` built from constants: it has no weights, is
@@ -106,8 +106,8 @@ def input_normalization(channels: int,
 
 def model_inputs(input_shape: Sequence[int],
                  num_classes: int,
-                 mean: Optional[Sequence[float]],
-                 std: Optional[Sequence[float]]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+                 mean: Sequence[float] | None,
+                 std: Sequence[float] | None) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """Validates the common arguments and returns the input tensor and the normalised input.
 
     Args:
@@ -182,3 +182,29 @@ def conv_initializer() -> keras.initializers.Initializer:
         scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 
+
+
+def preact_basic_block(x: keras.KerasTensor, filters: int, strides: int, name: str,
+                       synchronized_bn: bool, project: bool) -> keras.KerasTensor:
+    """A pre-activation basic block: BN-ReLU, then conv3x3(stride)-BN-ReLU-conv3x3, plus shortcut.
+
+    Args:
+        x: Input tensor (NHWC).
+        filters: Output channels.
+        strides: Stride of the first convolution and of the shortcut.
+        name: Prefix of the layer names.
+        synchronized_bn: Whether BatchNorm is synchronised across replicas.
+        project: Whether the shortcut is a 1x1 convolution (no bias, no BN) of the
+            pre-activated input; otherwise it is the raw input.
+
+    Returns:
+        The block's output tensor.
+    """
+    preact = batch_norm(f"{name}_bn1", synchronized_bn)(x)
+    preact = keras.layers.ReLU(name=f"{name}_relu1")(preact)
+    shortcut = conv2d(preact, filters, 1, strides, f"{name}_shortcut") if project else x
+    out = conv2d(preact, filters, 3, strides, f"{name}_conv1")
+    out = batch_norm(f"{name}_bn2", synchronized_bn)(out)
+    out = keras.layers.ReLU(name=f"{name}_relu2")(out)
+    out = conv2d(out, filters, 3, 1, f"{name}_conv2")
+    return keras.layers.Add(name=f"{name}_add")([out, shortcut])

@@ -8,7 +8,7 @@ the TRADES reference count (the reference's unused `sub_block1` is not built).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import keras
 
@@ -26,30 +26,10 @@ def wide_basic_block(x: keras.KerasTensor,
     When input and output channels are equal, the shortcut is the raw input and the residual
     branch is BN-ReLU-conv3x3(stride)-BN-ReLU-conv3x3. Otherwise the input is pre-activated
     (BN-ReLU) once, and both the residual branch and a 1x1 shortcut convolution (stride
-    `strides`, no bias) read the pre-activated tensor.
-
-    Args:
-        x: Input tensor (NHWC).
-        filters: Output channels.
-        strides: Stride of the first convolution (and of the shortcut).
-        name: Prefix of the layer names.
-        synchronized_bn: Whether BatchNorm is synchronised across replicas.
-
-    Returns:
-        The block's output tensor.
+    `strides`, no bias) read the pre-activated tensor. Arguments as `layers.preact_basic_block`.
     """
-    equal_in_out = x.shape[-1] == filters
-    preact = _arch.batch_norm(f"{name}_bn1", synchronized_bn)(x)
-    preact = keras.layers.ReLU(name=f"{name}_relu1")(preact)
-    if equal_in_out:
-        shortcut = x
-    else:
-        shortcut = _arch.conv2d(preact, filters, 1, strides, f"{name}_shortcut")
-    out = _arch.conv2d(preact, filters, 3, strides, f"{name}_conv1")
-    out = _arch.batch_norm(f"{name}_bn2", synchronized_bn)(out)
-    out = keras.layers.ReLU(name=f"{name}_relu2")(out)
-    out = _arch.conv2d(out, filters, 3, 1, f"{name}_conv2")
-    return keras.layers.Add(name=f"{name}_add")([shortcut, out])
+    return _arch.preact_basic_block(x, filters, strides, name, synchronized_bn,
+                                    project=x.shape[-1] != filters)
 
 
 def wide_resnet(input_shape: Sequence[int],
@@ -57,10 +37,10 @@ def wide_resnet(input_shape: Sequence[int],
                 *,
                 depth: int = 34,
                 widen_factor: int = 10,
-                mean: Optional[Sequence[float]] = None,
-                std: Optional[Sequence[float]] = None,
+                mean: Sequence[float] | None = None,
+                std: Sequence[float] | None = None,
                 synchronized_bn: bool = False,
-                name: Optional[str] = None) -> keras.Model:
+                name: str | None = None) -> keras.Model:
     """Builds WideResNet-`depth`-`widen_factor`, mapping [0, 1] images to logits.
 
     Args:

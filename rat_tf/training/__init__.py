@@ -18,12 +18,19 @@ from rat_tf.training import distribute, fault_tolerance, precision, schedules
 from rat_tf.training.callbacks import BACKUP_SUBDIR, METRICS_CSV, TENSORBOARD_SUBDIR
 from rat_tf.training.fault_tolerance import NonFiniteLossError
 from rat_tf.training.setup import CONFIG_JSON, FLAGFILE, Setup, channel_stats, prepare
-from rat_tf.training.trainer import (TrainResult, evaluate, export, export_metadata, fit, train,
-                                     summary_line)
+from rat_tf.training.trainer import (
+    TrainResult,
+    evaluate,
+    export,
+    export_metadata,
+    fit,
+    summary_line,
+    train,
+)
 
 __all__ = [
-    "BACKUP_SUBDIR", "CONFIG_JSON", "FLAGFILE", "METRICS_CSV", "NonFiniteLossError", "Setup",
-    "TENSORBOARD_SUBDIR", "TrainResult", "channel_stats", "distribute", "evaluate", "export",
-    "export_metadata", "fault_tolerance", "fit", "precision", "prepare", "schedules",
+    "BACKUP_SUBDIR", "CONFIG_JSON", "FLAGFILE", "METRICS_CSV", "TENSORBOARD_SUBDIR",
+    "NonFiniteLossError", "Setup", "TrainResult", "channel_stats", "distribute", "evaluate",
+    "export", "export_metadata", "fault_tolerance", "fit", "precision", "prepare", "schedules",
     "summary_line", "train",
 ]

@@ -29,7 +29,7 @@ bfloat16 has float32's exponent range and needs no loss scaling.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import keras
 

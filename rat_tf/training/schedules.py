@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -75,7 +76,7 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate: float, boundaries: Sequence[int] = (),
-                 decay_factor: float = 0.1, name: Optional[str] = None):
+                 decay_factor: float = 0.1, name: str | None = None):
         super().__init__()
         validation.check_float("initial_learning_rate", initial_learning_rate, minimum=0.0,
                                exclude_minimum=True)
@@ -127,7 +128,7 @@ def steps_per_data_epoch(num_examples: int, batch_size: int) -> int:
     return steps
 
 
-def total_train_steps(*, train_steps: Optional[int], epochs: Optional[float],
+def total_train_steps(*, train_steps: int | None, epochs: float | None,
                       steps_per_epoch: int) -> int:
     """The training length in optimizer steps, from exactly one of `train_steps` and `epochs`.
 

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from rat_tf import architectures
+from rat_tf import architectures, files
 from rat_tf import config as config_lib
 from rat_tf import data as data_lib
 from rat_tf import export as export_lib
@@ -89,14 +89,6 @@ class Setup:
     write_dir: str = ""
     export_target: str = ""
     scratch_dir: str | None = None
-
-
-def read_json(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def check_resumable(previous: dict[str, Any], current: config_lib.TrainConfig,
@@ -194,7 +186,7 @@ def prepare(config: config_lib.TrainConfig) -> Setup:
     # file system all workers share, as for Keras' BackupAndRestore).
     backup_dir = os.path.join(model_dir, BACKUP_SUBDIR)
     if fault_tolerance.has_backup(backup_dir):
-        previous = read_json(os.path.join(model_dir, CONFIG_JSON))
+        previous = files.read_json_object(os.path.join(model_dir, CONFIG_JSON))
         if previous is not None:
             check_resumable(previous, config, model_dir)
     _write_config(write_dir, config)

@@ -25,11 +25,12 @@ import rat_tf
 from rat_tf import config as config_lib
 from rat_tf import data as data_lib
 from rat_tf import export as export_lib
+from rat_tf import files
 from rat_tf.config import field_errors
 from rat_tf.model import RATModel
 from rat_tf.training import callbacks as callbacks_lib
 from rat_tf.training import distribute, fault_tolerance, schedules
-from rat_tf.training.setup import Setup, prepare, read_json
+from rat_tf.training.setup import Setup, prepare
 
 
 @dataclasses.dataclass
@@ -90,7 +91,7 @@ def fit(setup: Setup, extra_callbacks: Sequence[keras.callbacks.Callback] = ()) 
                   shuffle=False, verbose=2)
     except fault_tolerance.NonFiniteLossError as err:
         backup_dir = os.path.join(model_dir, callbacks_lib.BACKUP_SUBDIR)
-        kept = read_json(os.path.join(backup_dir, fault_tolerance.METADATA_FILE))
+        kept = files.read_json_object(os.path.join(backup_dir, fault_tolerance.METADATA_FILE))
         where = (f"the last good checkpoint (step {kept.get('step', '?')}, after epoch "
                  f"{kept['epoch']}) is kept in {backup_dir}" if kept and "epoch" in kept else
                  "no checkpoint had been written")
