@@ -25,6 +25,7 @@ from absl import app, flags, logging
 import numpy as np
 import tensorflow as tf
 
+from flags import errors as flag_errors_lib
 from flags import evaluation as eval_flags
 from flags.errors import flag_errors
 import rat_tf
@@ -212,4 +213,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     eval_flags.define_flags()
-    app.run(main)
+    flag_errors_lib.run(main)

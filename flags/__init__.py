@@ -7,54 +7,30 @@
     config = rat_flags.config_from_flags(flags.FLAGS)   # frozen TrainConfig, "auto"s resolved
 
 Every flag has a default. Method hyperparameter flags are generated from
-`rat_tf.methods.METHODS`: one flag per hyperparameter name, default "auto" = the chosen method's
-own default (the paper's CIFAR value), with two dataset rules: --epsilon is 0.1 on digits and
-0.3 on mnist, and --max_scale is 3.0 on ImageNette; --step_size follows --epsilon at the
-method's ratio. A method receives exactly the hyperparameters it takes. Bad values fail at parse
-time with absl's one-line "flag --name=value: ..." error (exit status 1).
-
-Config fields are named after their flags, so a config turns back into a flagfile
-(`to_flagfile`) that reproduces the run with every "auto" resolved.
+`rat_tf.methods.METHODS`: one flag per hyperparameter name, default "auto" (the rules are in
+`rat_tf.config`). Bad values fail at parse time with absl's one-line "flag --name=value: ..."
+error (exit status 1); what only the library can check comes back as a
+`rat_tf.config.ConfigError` and becomes the same kind of error in `usage_error`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 import math
 import re
-from typing import Any, Callable, Optional
+from typing import Any
 
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 
 from rat_tf import architectures
+from rat_tf import config as config_lib
 from rat_tf import data as data_lib
-from rat_tf import distribute
 from rat_tf import methods as methods_lib
-from rat_tf import precision as precision_lib
-from rat_tf import schedules
+from rat_tf.config import AUTO, DIGITS_EPOCHS, OPTIMIZERS, PAPER_TRAIN_STEPS
+from rat_tf.training import distribute, schedules
+from rat_tf.training import precision as precision_lib
 
-AUTO = "auto"
-
-# Training length when neither --train_steps nor --epochs is given.
-PAPER_TRAIN_STEPS = 80_000
-DIGITS_EPOCHS = 20.0
-
-OPTIMIZERS = ("sgd", "adam")
 AUGMENT_CHOICES = (AUTO, "true", "false")
-
-# Dataset families for the "auto" rules.
-_DIGITS, _MNIST, _CIFAR, _IMAGENETTE, _CUSTOM = "digits", "mnist", "cifar", "imagenette", "custom"
-
-# --epsilon=auto on datasets whose pixel budget differs from CIFAR's 8/255.
-DATASET_EPSILON = {_DIGITS: 0.1, _MNIST: 0.3}
-# The epsilon the evaluation uses when the method has none (ST): the CIFAR budget.
-DEFAULT_EPSILON = 8 / 255
-# --max_scale=auto on ImageNette (the paper's S = 3).
-IMAGENETTE_MAX_SCALE = 3.0
-# Methods whose `step_size` is not a pixel step (ADT: the update size of its distribution
-# parameters), so --step_size=auto does not scale it with --epsilon.
-NON_PIXEL_STEP_SIZE = frozenset({"adt"})
 
 # Help text of the known method hyperparameters; any other hyperparameter of a method gets a
 # generic help line. The "auto" defaults are appended from the methods themselves.
@@ -163,29 +139,6 @@ class _AutoSerializer(flags.ArgumentSerializer):
         return value if value == AUTO else repr(value)
 
 
-def dataset_family(spec: str) -> str:
-    """The family a dataset spec belongs to, for the "auto" rules."""
-    lowered = spec.strip().lower()
-    if lowered == "digits":
-        return _DIGITS
-    if lowered == "mnist":
-        return _MNIST
-    if lowered in ("cifar10", "cifar100"):
-        return _CIFAR
-    if lowered.startswith("imagenette"):
-        return _IMAGENETTE
-    return _CUSTOM
-
-
-def method_hyperparameters() -> dict[str, dict[str, Any]]:
-    """{hyperparameter name: {method name: default}} over all registered methods."""
-    table: dict[str, dict[str, Any]] = {}
-    for method in methods_lib.METHOD_NAMES:
-        for name, default in methods_lib.METHODS[method].hyperparameters().items():
-            table.setdefault(name, {})[method] = default
-    return table
-
-
 def _format_default(value: Any) -> str:
     if isinstance(value, float):
         in_255ths = value * 255
@@ -292,7 +245,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
     # Method and its hyperparameters (one flag per hyperparameter name of any method).
     flags.DEFINE_enum("method", "rat", methods_lib.METHOD_NAMES, "Training method.", **fv)
-    for name, defaults in method_hyperparameters().items():
+    for name, defaults in config_lib.method_hyperparameters().items():
         if name in flag_values:
             raise ValueError(f"method hyperparameter {name!r} clashes with the flag --{name}")
         integer = all(isinstance(v, int) and not isinstance(v, bool) for v in defaults.values())
@@ -408,195 +361,15 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Config objects.
+# Flags to config.
 
 
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """What to train and test on (see `rat_tf.data.load`).
+def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib.TrainConfig:
+    """Turns parsed flags into a frozen `TrainConfig` (`rat_tf.config.resolve` on their values).
 
-    Attributes:
-      augment: True/False, or None for "auto" until the image shape is known
-        (`resolve_for_data`).
-    """
-
-    dataset: str = "digits"
-    data_dir: Optional[str] = None
-    image_size: Optional[int] = None
-    max_train_examples: Optional[int] = None
-    max_test_examples: Optional[int] = None
-    augment: Optional[bool] = None
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """The classifier.
-
-    Attributes:
-      arch: an architecture name, or "auto" until the image shape is known (npz:/folder:).
-      precision: a Keras dtype policy name in `rat_tf.precision.PRECISIONS`.
-    """
-
-    arch: str = "small_cnn"
-    synchronized_bn: bool = False
-    precision: str = "float32"
-
-
-@dataclasses.dataclass(frozen=True)
-class MethodConfig:
-    """The training method and the hyperparameters it takes, resolved (pixel units).
-
-    Attributes:
-      method: a name in `rat_tf.methods.METHOD_NAMES`.
-      hyperparameters: (name, value) pairs, exactly the method's constructor arguments.
-    """
-
-    method: str = "rat"
-    hyperparameters: tuple[tuple[str, Any], ...] = ()
-
-    def kwargs(self) -> dict[str, Any]:
-        """The hyperparameters as keyword arguments, for `RATModel(..., **kwargs)`."""
-        return dict(self.hyperparameters)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, **self.kwargs()}
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimConfig:
-    """Optimizer, schedule and training length (exactly one of train_steps and epochs)."""
-
-    optimizer: str = "sgd"
-    batch_size: int = 128
-    train_steps: Optional[int] = PAPER_TRAIN_STEPS
-    epochs: Optional[float] = None
-    steps_per_epoch: Optional[int] = None
-    learning_rate: float = 0.1
-    lr_boundaries: tuple[float, ...] = schedules.PAPER_BOUNDARY_FRACTIONS
-    momentum: float = 0.9
-    weight_decay: float = 2e-4
-    epsilon_warmup: str = "0"
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-    """The evaluation attack (PGD with random start) and validation during training."""
-
-    eval_epsilon: float = 8 / 255
-    eval_step_size: float = 2 / 255
-    eval_pgd_steps: int = 10
-    validation_freq: int = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """Where things go and how the run is executed."""
-
-    seed: int = 0
-    deterministic: bool = False
-    strategy: str = "default"
-    tpu: Optional[str] = None
-    model_dir: str = "runs/digits-rat"
-    export_dir: str = "runs/digits-rat/export"
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """The full, resolved configuration of a training run."""
-
-    data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
-    method: MethodConfig = MethodConfig()
-    optim: OptimConfig = OptimConfig()
-    eval: EvalConfig = EvalConfig()
-    run: RunConfig = RunConfig()
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        """{section: {flag name: value}}, plain JSON types (tuples become lists)."""
-        sections = {}
-        for field in dataclasses.fields(self):
-            section = getattr(self, field.name)
-            values = section.to_dict() if isinstance(section, MethodConfig) else \
-                dataclasses.asdict(section)
-            sections[field.name] = json_ready(values)
-        return sections
-
-    def flag_values(self) -> dict[str, Any]:
-        """{flag name: value} of every flag the run uses."""
-        values = {}
-        for section in self.to_dict().values():
-            values.update(section)
-        return values
-
-
-def json_ready(value: Any) -> Any:
-    """Tuples (also nested) become lists, as in JSON."""
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    return value
-
-
-def default_model_dir(dataset: str, method: str) -> str:
-    """runs/<dataset>-<method>, with the dataset spec made file-name safe."""
-    spec = dataset.strip()
-    for prefix in data_lib.SPEC_PREFIXES:
-        if spec.lower().startswith(prefix):
-            path = spec[len(prefix):].strip().rstrip("/\\")
-            stem = re.sub(r"\.npz$", "", path.replace("\\", "/").split("/")[-1], flags=re.I)
-            spec = f"{prefix[:-1]}-{stem}"
-    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", spec.lower()).strip("-.") or "data"
-    return f"runs/{slug}-{method}"
-
-
-def _auto_arch(family: str) -> str:
-    return {_DIGITS: "small_cnn", _MNIST: "small_cnn", _CIFAR: "wrn-34-10",
-            _IMAGENETTE: "preact_resnet18"}.get(family, AUTO)
-
-
-def _auto_augment(family: str) -> Optional[bool]:
-    return {_DIGITS: False, _MNIST: False, _CIFAR: True, _IMAGENETTE: True}.get(family)
-
-
-def _resolve_method(flag_values: flags.FlagValues, family: str) -> tuple[MethodConfig, float]:
-    """The method's hyperparameters with "auto"s resolved, and the attack epsilon."""
-    method = flag_values.method
-    defaults = methods_lib.METHODS[method].hyperparameters()
-    for name in method_hyperparameters():
-        if name not in defaults and flag_values[name].present:
-            logging.warning("--%s is not a hyperparameter of method %s; ignored", name, method)
-
-    def given(name):
-        return flag_values[name].value if name in flag_values else AUTO
-
-    epsilon = given("epsilon")
-    if epsilon == AUTO:
-        epsilon = DATASET_EPSILON.get(family, defaults.get("epsilon", DEFAULT_EPSILON))
-    values = {}
-    for name, default in defaults.items():
-        value = given(name)
-        if value != AUTO:
-            values[name] = value
-        elif name == "epsilon":
-            values[name] = epsilon
-        elif (name == "step_size" and method not in NON_PIXEL_STEP_SIZE
-              and defaults.get("epsilon") and epsilon != defaults["epsilon"]):
-            values[name] = default * epsilon / defaults["epsilon"]
-        elif name == "max_scale" and family == _IMAGENETTE:
-            values[name] = IMAGENETTE_MAX_SCALE
-        else:
-            values[name] = default
-        if isinstance(default, float):
-            values[name] = float(values[name])
-    return MethodConfig(method=method, hyperparameters=tuple(values.items())), float(epsilon)
-
-
-def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfig:
-    """Turns parsed flags into a frozen `TrainConfig`, resolving the dataset-name "auto"s.
-
-    Two "auto"s depend on the image shape of npz:/folder: data and stay open here
-    (`augment=None`, `arch="auto"`); `resolve_for_data` closes them once the data is loaded.
+    A method hyperparameter flag given for a method that does not take it is ignored with a
+    warning. Two "auto"s depend on the image shape of npz:/folder: data and stay open
+    (`rat_tf.config.resolve_for_data` closes them once the data is loaded).
 
     Args:
       flag_values: parsed flags defined by `define_flags`.
@@ -604,79 +377,19 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfi
     Returns:
       The config.
     """
-    f = flag_values
-    family = dataset_family(f.dataset)
-    method, epsilon = _resolve_method(f, family)
-    eval_epsilon = epsilon if f.eval_epsilon == AUTO else f.eval_epsilon
-    eval_step_size = eval_epsilon / 4 if f.eval_step_size == AUTO else f.eval_step_size
-    augment = _auto_augment(family) if f.augment == AUTO else f.augment == "true"
-    arch = _auto_arch(family) if f.arch == AUTO else architectures.parse(f.arch).name
-
-    train_steps, epochs = f.train_steps, f.epochs
-    if train_steps is None and epochs is None:
-        if family == _DIGITS:
-            epochs = DIGITS_EPOCHS
-        else:
-            train_steps = PAPER_TRAIN_STEPS
-    model_dir = f.model_dir.strip() if f.model_dir else default_model_dir(f.dataset, f.method)
-    export_dir = f.export_dir.strip() if f.export_dir else f"{model_dir.rstrip('/')}/export"
-
-    return TrainConfig(
-        data=DataConfig(dataset=f.dataset.strip(), data_dir=f.data_dir, image_size=f.image_size,
-                        max_train_examples=f.max_train_examples,
-                        max_test_examples=f.max_test_examples, augment=augment),
-        model=ModelConfig(arch=arch, synchronized_bn=f.synchronized_bn,
-                          precision=f.precision),
-        method=method,
-        optim=OptimConfig(optimizer=f.optimizer, batch_size=f.batch_size, train_steps=train_steps,
-                          epochs=epochs, steps_per_epoch=f.steps_per_epoch,
-                          learning_rate=f.learning_rate,
-                          lr_boundaries=tuple(float(b) for b in f.lr_boundaries),
-                          momentum=f.momentum, weight_decay=f.weight_decay,
-                          epsilon_warmup=f.epsilon_warmup.strip()),
-        eval=EvalConfig(eval_epsilon=float(eval_epsilon), eval_step_size=float(eval_step_size),
-                        eval_pgd_steps=f.eval_pgd_steps, validation_freq=f.validation_freq),
-        run=RunConfig(seed=f.seed, deterministic=f.deterministic, strategy=f.strategy,
-                      tpu=f.tpu or None, model_dir=model_dir, export_dir=export_dir),
-    )
+    method = flag_values.method
+    takes = methods_lib.METHODS[method].hyperparameters()
+    for name in config_lib.method_hyperparameters():
+        if name not in takes and flag_values[name].present:
+            logging.warning("--%s is not a hyperparameter of method %s; ignored", name, method)
+    names = [*config_lib.DEFAULTS, *config_lib.method_hyperparameters()]
+    try:
+        return config_lib.resolve({name: flag_values[name].value for name in names
+                                   if name in flag_values})
+    except config_lib.ConfigError as err:
+        raise usage_error(err) from None
 
 
-def resolve_for_data(config: TrainConfig, input_shape: tuple[int, int, int]) -> TrainConfig:
-    """Closes the "auto"s that depend on the image shape (npz:/folder: data).
-
-    --augment=auto: on for RGB images of at least 32x32. --arch=auto: small_cnn below 32x32 or
-    for grayscale, else preact_resnet18.
-    """
-    height, width, channels = input_shape
-    large_rgb = min(height, width) >= 32 and channels == 3
-    data, model = config.data, config.model
-    if data.augment is None:
-        data = dataclasses.replace(data, augment=large_rgb)
-    if model.arch == AUTO:
-        model = dataclasses.replace(model, arch="preact_resnet18" if large_rgb else "small_cnn")
-    return dataclasses.replace(config, data=data, model=model)
-
-
-def _format_flag_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(_format_flag_value(v) for v in value)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def to_flagfile(config: TrainConfig) -> str:
-    """A flagfile (`--flagfile=...`) that reproduces `config`, one `--name=value` per line.
-
-    Flags whose value is None (their default) are written as comments. The hyperparameters
-    the method does not take are left out (they stay "auto").
-    """
-    lines = ["# Resolved flags of a train_main.py run; rerun with --flagfile=THIS_FILE."]
-    for name, value in config.flag_values().items():
-        if value is None:
-            lines.append(f"# --{name} not set")
-        else:
-            lines.append(f"--{name}={_format_flag_value(value)}")
-    return "\n".join(lines) + "\n"
+def usage_error(err: config_lib.ConfigError) -> app.UsageError:
+    """The one-line usage error `--field=value: message` for a library `ConfigError`."""
+    return app.UsageError(f"--{err.field}={err.value}: {err.message}")

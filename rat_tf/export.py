@@ -22,8 +22,8 @@ import math
 import os
 import shutil
 import tempfile
-import uuid
 from typing import Any, Callable, Mapping, Optional, Sequence
+import uuid
 
 import keras
 import numpy as np

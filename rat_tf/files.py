@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+import json
 import os
 import tempfile
-from typing import IO, Callable
+from typing import IO, Any
 
 
 def atomic_write(path: str, write: Callable[[IO], None], mode: str = "w") -> str:
@@ -45,3 +47,13 @@ def atomic_savez(path: str, **arrays) -> str:
     import numpy as np  # pylint: disable=g-import-not-at-top  (this module stays stdlib-only)
 
     return atomic_write(path, lambda f: np.savez(f, **arrays), mode="wb")
+
+
+def read_json_object(path: str) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None when it is missing, unreadable or not an object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

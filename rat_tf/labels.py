@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from rat_tf import validation
+
 
 def smooth_labels(labels: tf.Tensor, num_classes: int, beta) -> tf.Tensor:
     """LS(y, beta) = onehot(y) * beta + (1 - onehot(y)) * (1 - beta) / (c - 1).
@@ -18,8 +20,7 @@ def smooth_labels(labels: tf.Tensor, num_classes: int, beta) -> tf.Tensor:
     Returns:
       (N, c) float32 soft labels; each row sums to 1.
     """
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    validation.check_int("num_classes", num_classes, minimum=2)
     onehot = tf.one_hot(tf.cast(labels, tf.int32), num_classes, dtype=tf.float32)
     beta = tf.cast(beta, tf.float32)
     if beta.shape.rank:
@@ -35,8 +36,7 @@ def distance_aware_beta(scale, max_scale: float, beta_max: float, beta_min: floa
     beta_min at S: beta(s) = beta_max - max(0, s - s0) * (beta_max - beta_min) / (S - s0).
     s0 = 0 is the paper's DLS.
     """
-    if max_scale <= 0:
-        raise ValueError(f"max_scale must be > 0, got {max_scale}")
+    validation.check_float("max_scale", max_scale, minimum=0.0, exclude_minimum=True)
     if not 0.0 <= smooth_from_scale < max_scale:
         raise ValueError(f"smooth_from_scale must be in [0, max_scale={max_scale}), got {smooth_from_scale}")
     scale = tf.cast(scale, tf.float32)

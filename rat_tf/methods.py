@@ -20,15 +20,16 @@ that both give the same batch and loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
 import inspect
-from typing import Any, Callable, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import keras
 import tensorflow as tf
 
 from rat_tf import labels as labels_lib
-from rat_tf import randomness, region
+from rat_tf import randomness, region, validation
 from rat_tf.attacks import ADTConfig, PGDConfig, adt_sample, pgd
 
 LogitsFn = Callable[[tf.Tensor], tf.Tensor]
@@ -48,10 +49,8 @@ class TrainingBatch(NamedTuple):
     labels: tf.Tensor
 
 
-def _check_unit(name: str, value: float, low_open: bool = False) -> None:
-    if not (0.0 < value <= 1.0 if low_open else 0.0 <= value <= 1.0):
-        interval = "(0, 1]" if low_open else "[0, 1]"
-        raise ValueError(f"{name} must be in {interval}, got {value}")
+def _unit(name: str, value: float) -> float:
+    return validation.check_float(name, value, minimum=0.0, maximum=1.0)
 
 
 class Method:
@@ -141,7 +140,75 @@ class SAT(_AttackMixin, Method):
         return TrainingBatch(end, tf.one_hot(y, num_classes), y)
 
 
-class RAT(_AttackMixin, Method):
+@dataclasses.dataclass(frozen=True)
+class RegionSampler:
+    """Training points drawn from the adversarial region, with distance-aware labels.
+
+    The one sampler configuration behind RAT, SAT+ARS and AVmixup: a method that trains on
+    the region owns one of these and hands it the PGD path.
+
+    Attributes:
+      region: where the points lie (`rat_tf.region.RegionConfig`).
+      beta_max, beta_min: the label-smoothing factor at scale 0 and at `region.max_scale`.
+      smooth_from_scale: labels are smoothed only beyond this scale (0: the paper's DLS).
+      end_point_fraction: the fraction of the n * m points replaced by the PGD end points with
+        one-hot labels (the first rows of the sample-major batch).
+    """
+
+    region: region.RegionConfig
+    beta_max: float = 1.0
+    beta_min: float = 1.0
+    smooth_from_scale: float = 0.0
+    end_point_fraction: float = 0.0
+
+    def soft_labels(self, y: tf.Tensor, num_classes: int, scale: tf.Tensor) -> tf.Tensor:
+        return labels_lib.distance_aware_labels(y, num_classes, scale, self.region.max_scale,
+                                                self.beta_max, self.beta_min,
+                                                self.smooth_from_scale)
+
+    def batch(self, x: tf.Tensor, y: tf.Tensor, path: Any, num_classes: int,
+              seed: tf.Tensor) -> TrainingBatch:
+        """The n * m points around `path` (a `PGDResult`) and their targets."""
+        config = self.region
+        draw = region.draw(config, tf.shape(x)[0], seed)
+        points = region.sample(x, path.first, path.end, draw, config)
+        point_labels = tf.tile(y, [config.num_samples])
+        targets = self.soft_labels(point_labels, num_classes, tf.reshape(draw.scale, [-1]))
+        if self.end_point_fraction > 0:
+            total = tf.shape(points)[0]
+            count = tf.cast(tf.round(self.end_point_fraction * tf.cast(total, tf.float32)),
+                            tf.int32)
+            is_end = tf.range(total) < count
+            ends = tf.tile(path.end, tf.concat([[config.num_samples],
+                                                tf.ones_like(tf.shape(x)[1:])], 0))
+            points = tf.where(tf.reshape(is_end, [-1] + [1] * (x.shape.rank - 1)), ends, points)
+            targets = tf.where(is_end[:, None], tf.one_hot(point_labels, num_classes), targets)
+        return TrainingBatch(points, targets, point_labels)
+
+
+class _RegionMethod(_AttackMixin, Method):
+    """A method that trains on the points its `sampler` draws around the PGD path."""
+
+    sampler: RegionSampler
+
+    @property
+    def region(self) -> region.RegionConfig:
+        return self.sampler.region
+
+    @region.setter
+    def region(self, config: region.RegionConfig) -> None:
+        self.sampler = dataclasses.replace(self.sampler, region=config)
+
+    def soft_labels(self, y: tf.Tensor, num_classes: int, scale: tf.Tensor) -> tf.Tensor:
+        return self.sampler.soft_labels(y, num_classes, scale)
+
+    def training_batch(self, logits_fn, x, y, num_classes, seed, epsilon_scale=None):
+        attack_seed, region_seed = split_seed(seed)
+        path = pgd(logits_fn, x, y, self.attack, attack_seed, epsilon_scale=epsilon_scale)
+        return self.sampler.batch(x, y, path, num_classes, region_seed)
+
+
+class RAT(_RegionMethod):
     """Regional adversarial training (Song et al. 2022): ARS + DLS on the recorded PGD path.
 
     Two generalisations beyond the paper (defaults give the paper's RAT):
@@ -159,44 +226,26 @@ class RAT(_AttackMixin, Method):
                  beta_max: float = 1.0, beta_min: float = 0.1, end_point_fraction: float = 0.0,
                  smooth_from_scale: float = 0.0):
         super().__init__()
-        _check_unit("end_point_fraction", end_point_fraction)
+        self.end_point_fraction = _unit("end_point_fraction", end_point_fraction)
         if not 0.0 <= smooth_from_scale < max_scale:
-            raise ValueError(f"smooth_from_scale must be in [0, max_scale={max_scale}), got {smooth_from_scale}")
-        self.end_point_fraction = float(end_point_fraction)
+            raise ValueError(f"smooth_from_scale must be in [0, max_scale={max_scale}), "
+                             f"got {smooth_from_scale}")
         self.smooth_from_scale = float(smooth_from_scale)
         self._set_attack(epsilon, step_size, num_steps)
-        _check_unit("beta_max", beta_max)
-        _check_unit("beta_min", beta_min)
+        self.beta_max = _unit("beta_max", beta_max)
+        self.beta_min = _unit("beta_min", beta_min)
         if beta_min > beta_max:
             raise ValueError(f"beta_min ({beta_min}) must be <= beta_max ({beta_max})")
-        self.num_samples = num_samples
+        self.num_samples = validation.check_int("num_samples", num_samples, minimum=1)
         self.max_scale = float(max_scale)
         self.scale_step = float(scale_step)
-        self.beta_max = float(beta_max)
-        self.beta_min = float(beta_min)
-        self.region = region.RegionConfig(
-            num_samples=num_samples, scales=region.scale_grid(self.max_scale, self.scale_step),
-            max_scale=self.max_scale)
-
-    def soft_labels(self, y: tf.Tensor, num_classes: int, scale: tf.Tensor) -> tf.Tensor:
-        return labels_lib.distance_aware_labels(y, num_classes, scale, self.region.max_scale,
-                                                self.beta_max, self.beta_min, self.smooth_from_scale)
-
-    def training_batch(self, logits_fn, x, y, num_classes, seed, epsilon_scale=None):
-        attack_seed, region_seed = split_seed(seed)
-        path = pgd(logits_fn, x, y, self.attack, attack_seed, epsilon_scale=epsilon_scale)
-        draw = region.draw(self.region, tf.shape(x)[0], region_seed)
-        points = region.sample(x, path.first, path.end, draw, self.region)
-        point_labels = tf.tile(y, [self.region.num_samples])
-        targets = self.soft_labels(point_labels, num_classes, tf.reshape(draw.scale, [-1]))
-        if self.end_point_fraction > 0:
-            total = tf.shape(points)[0]
-            count = tf.cast(tf.round(self.end_point_fraction * tf.cast(total, tf.float32)), tf.int32)
-            is_end = tf.range(total) < count
-            ends = tf.tile(path.end, tf.concat([[self.region.num_samples], tf.ones_like(tf.shape(x)[1:])], 0))
-            points = tf.where(tf.reshape(is_end, [-1] + [1] * (x.shape.rank - 1)), ends, points)
-            targets = tf.where(is_end[:, None], tf.one_hot(point_labels, num_classes), targets)
-        return TrainingBatch(points, targets, point_labels)
+        self.sampler = RegionSampler(
+            region.RegionConfig(num_samples=self.num_samples,
+                                scales=region.scale_grid(self.max_scale, self.scale_step),
+                                max_scale=self.max_scale),
+            beta_max=self.beta_max, beta_min=self.beta_min,
+            smooth_from_scale=self.smooth_from_scale,
+            end_point_fraction=self.end_point_fraction)
 
 
 class SATARS(RAT):
@@ -210,8 +259,8 @@ class SATARS(RAT):
                          beta_max=1.0, beta_min=1.0)
 
 
-class AVmixup(RAT):
-    """AVmixup (Lee et al. 2020) as the region sampler's special case.
+class AVmixup(_RegionMethod):
+    """AVmixup (Lee et al. 2020) as a configuration of the region sampler.
 
     delta = x'_K - x, vertex x_v = clip(x + gamma * delta, 0, 1), w ~ U(0, 1),
     point w * x + (1 - w) * x_v with label w * LS(y, lambda1) + (1 - w) * LS(y, lambda2).
@@ -224,18 +273,15 @@ class AVmixup(RAT):
 
     def __init__(self, epsilon: float = 8 / 255, step_size: float = 2 / 255, num_steps: int = 10,
                  gamma: float = 2.0, lambda1: float = 1.0, lambda2: float = 0.1):
-        _AttackMixin._set_attack(self, epsilon, step_size, num_steps)
-        if gamma <= 0:
-            raise ValueError(f"gamma must be > 0, got {gamma}")
-        _check_unit("lambda1", lambda1)
-        _check_unit("lambda2", lambda2)
-        self.gamma = float(gamma)
-        self.lambda1 = float(lambda1)
-        self.lambda2 = float(lambda2)
-        self.beta_max, self.beta_min = self.lambda1, self.lambda2
-        self.end_point_fraction, self.smooth_from_scale = 0.0, 0.0
-        self.region = region.RegionConfig(num_samples=1, scales=None, max_scale=self.gamma,
-                                          use_first_point=False, clip="vertex")
+        super().__init__()
+        self._set_attack(epsilon, step_size, num_steps)
+        self.gamma = validation.check_float("gamma", gamma, minimum=0.0, exclude_minimum=True)
+        self.lambda1 = _unit("lambda1", lambda1)
+        self.lambda2 = _unit("lambda2", lambda2)
+        self.sampler = RegionSampler(
+            region.RegionConfig(num_samples=1, scales=None, max_scale=self.gamma,
+                                use_first_point=False, clip="vertex"),
+            beta_max=self.lambda1, beta_min=self.lambda2)
 
 
 def kl_divergence(p_logits: tf.Tensor, q_logits: tf.Tensor) -> tf.Tensor:
@@ -280,9 +326,7 @@ class TRADES(_AttackMixin, Method):
                  beta: float = 6.0):
         super().__init__()
         self._set_attack(epsilon, step_size, num_steps)
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        self.beta = float(beta)
+        self.beta = validation.check_float("beta", beta, minimum=0.0)
 
     def training_batch(self, logits_fn, x, y, num_classes, seed, epsilon_scale=None):
         attack_seed, _ = split_seed(seed)

@@ -13,16 +13,35 @@ with that method's hyperparameters as keyword arguments, or a `rat_tf.methods.Me
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import keras
 import tensorflow as tf
-from keras.src.losses import loss as keras_loss_module
-from keras.src.trainers.data_adapters import data_adapter_utils
 
 from rat_tf import methods as methods_lib
-from rat_tf import randomness
+from rat_tf import randomness, validation
 from rat_tf.attacks import PGDConfig, pgd
+
+
+def _num_replicas() -> int:
+    """Replicas of the strategy in scope (1 outside any `tf.distribute` strategy)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def scale_for_replicas(value: tf.Tensor) -> tf.Tensor:
+    """`value` / replicas: a per-replica share of a loss whose gradients replicas sum.
+
+    The same arithmetic as the scaling inside `keras.losses.Loss.__call__` under
+    `tf.distribute`, so terms added to a Keras loss are scaled exactly like it.
+    """
+    replicas = _num_replicas()
+    return value * tf.cast(1.0 / replicas, value.dtype) if replicas > 1 else value
+
+
+def unscale_for_replicas(value: tf.Tensor) -> tf.Tensor:
+    """The inverse of `scale_for_replicas`: the loss a single replica would report."""
+    replicas = _num_replicas()
+    return value * tf.cast(replicas, value.dtype) if replicas > 1 else value
 
 
 @keras.saving.register_keras_serializable(package="rat_tf")
@@ -51,8 +70,8 @@ class RATModel(keras.Model):
 
     def __init__(self, classifier: keras.Model, method: str | methods_lib.Method = "rat", *,
                  seed: int = 0, weight_decay: float = 0.0, eval_pgd_steps: int = 0,
-                 eval_epsilon: Optional[float] = None, eval_step_size: Optional[float] = None,
-                 num_classes: Optional[int] = None, epsilon_warmup: int = 0, name: str = "rat_model",
+                 eval_epsilon: float | None = None, eval_step_size: float | None = None,
+                 num_classes: int | None = None, epsilon_warmup: int = 0, name: str = "rat_model",
                  **method_kwargs):
         # Keras passes its own layer kwargs (trainable, dtype) through from_config.
         layer_kwargs = {k: method_kwargs.pop(k) for k in ("trainable", "dtype") if k in method_kwargs}
@@ -61,34 +80,29 @@ class RATModel(keras.Model):
             raise ValueError(f"classifier must be a keras Model or Layer, got {type(classifier).__name__}")
         self.classifier = classifier
         self.method = methods_lib.get(method, **method_kwargs)
-        if int(seed) != seed:
-            raise ValueError(f"seed must be an integer, got {seed}")
-        self.seed = int(seed)
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        self.weight_decay = float(weight_decay)
-        if int(eval_pgd_steps) != eval_pgd_steps or eval_pgd_steps < 0:
-            raise ValueError(f"eval_pgd_steps must be an integer >= 0, got {eval_pgd_steps}")
-        self.eval_pgd_steps = int(eval_pgd_steps)
-        if int(epsilon_warmup) != epsilon_warmup or epsilon_warmup < 0:
-            raise ValueError(f"epsilon_warmup must be an integer number of steps >= 0, got {epsilon_warmup}")
-        self.epsilon_warmup = int(epsilon_warmup)
+        self.seed = validation.check_int("seed", seed)
+        self.weight_decay = validation.check_float("weight_decay", weight_decay, minimum=0.0)
+        self.eval_pgd_steps = validation.check_int("eval_pgd_steps", eval_pgd_steps, minimum=0)
+        self.epsilon_warmup = validation.check_int("epsilon_warmup (steps)", epsilon_warmup,
+                                                   minimum=0)
         self.eval_epsilon = eval_epsilon
         self.eval_step_size = eval_step_size
         self.eval_attack = self._make_eval_attack()
-        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 2):
-            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes}")
-        self._num_classes = None if num_classes is None else int(num_classes)
+        self._num_classes = (None if num_classes is None else
+                             validation.check_int("num_classes", num_classes, minimum=2))
 
         self._train_loss = self.method.loss()
         self._eval_loss = keras.losses.CategoricalCrossentropy(from_logits=True, name="clean_ce")
+        # The logged "loss": the training loss (or the clean evaluation loss), averaged over
+        # the points of each batch; `metrics` lists it first.
+        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.pgd_accuracy = keras.metrics.SparseCategoricalAccuracy(name="pgd_accuracy")
         # Counts evaluation batches so that evaluation random starts differ between batches;
         # updated by the first replica only.
         self._eval_counter = keras.Variable(0, dtype="int64", trainable=False,
                                             aggregation="only_first_replica", name="eval_counter")
 
-    def _make_eval_attack(self) -> Optional[PGDConfig]:
+    def _make_eval_attack(self) -> PGDConfig | None:
         if self.eval_pgd_steps == 0:
             return None
         base = self.method.attack
@@ -110,6 +124,16 @@ class RATModel(keras.Model):
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
     @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        """The own loss tracker, then the compiled metrics and `pgd_accuracy`.
+
+        The loss tracker `compile` creates is left out: the steps here update their own.
+        """
+        tracker = getattr(self, "loss_tracker", None)  # None while __init__ runs
+        others = [m for m in super().metrics if m is not tracker and m.name != "loss"]
+        return others if tracker is None else [tracker, *others]
+
+    @property
     def num_classes(self) -> int:
         if self._num_classes is None:
             try:
@@ -123,7 +147,7 @@ class RATModel(keras.Model):
         """Inference-mode logits: what every attack sees (BatchNorm uses moving statistics)."""
         return self.classifier(images, training=False)
 
-    def _epsilon_scale(self) -> Optional[tf.Tensor]:
+    def _epsilon_scale(self) -> tf.Tensor | None:
         """min(1, step / epsilon_warmup): the warm-up factor of the training attack's epsilon."""
         if not self.epsilon_warmup:
             return None
@@ -144,13 +168,16 @@ class RATModel(keras.Model):
         if self.weight_decay:
             l2 = tf.add_n([tf.reduce_sum(tf.square(tf.cast(w, tf.float32)))
                            for w in self.classifier.trainable_weights])
-            total += keras_loss_module.scale_loss_for_distribution(0.5 * self.weight_decay * l2)
-        for extra in self.losses:
-            total += self._aggregate_additional_loss(extra)
+            total += scale_for_replicas(0.5 * self.weight_decay * l2)
+        for extra in self.losses:  # layer losses, scaled as Keras' own step scales them
+            extra = tf.convert_to_tensor(extra)
+            if not extra.dtype.is_floating:
+                extra = tf.cast(extra, keras.backend.floatx())
+            total += scale_for_replicas(tf.reduce_sum(extra))
         return total
 
     def train_step(self, data):
-        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if sample_weight is not None:
             raise ValueError("RATModel does not support sample weights")
         y = tf.cast(tf.reshape(y, [-1]), tf.int32)
@@ -159,9 +186,9 @@ class RATModel(keras.Model):
                                            epsilon_scale=self._epsilon_scale())
         with tf.GradientTape() as tape:
             y_pred = self.method.forward(self.classifier, batch.inputs)
-            loss = self._compute_loss(x=batch.inputs, y=batch.targets, y_pred=y_pred, training=True)
-            self._loss_tracker.update_state(keras_loss_module.unscale_loss_for_distribution(loss),
-                                            sample_weight=tf.shape(batch.labels)[0])
+            loss = self.compute_loss(x=batch.inputs, y=batch.targets, y_pred=y_pred, training=True)
+            self.loss_tracker.update_state(unscale_for_replicas(loss),
+                                           sample_weight=tf.shape(batch.labels)[0])
             scaled = self.optimizer.scale_loss(loss)
         weights = self.trainable_weights
         gradients = tape.gradient(scaled, weights)
@@ -171,12 +198,11 @@ class RATModel(keras.Model):
         return results
 
     def test_step(self, data):
-        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y = tf.cast(tf.reshape(y, [-1]), tf.int32)
         logits = self.classifier(x, training=False)
         loss = self._eval_loss(tf.one_hot(y, self.num_classes), logits, sample_weight)
-        self._loss_tracker.update_state(keras_loss_module.unscale_loss_for_distribution(loss),
-                                        sample_weight=tf.shape(y)[0])
+        self.loss_tracker.update_state(unscale_for_replicas(loss), sample_weight=tf.shape(y)[0])
         results = self.compute_metrics(x, y, logits, sample_weight)
         if self.eval_attack is not None:
             seed = self._step_seed(1, self._eval_counter)

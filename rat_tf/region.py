@@ -17,17 +17,15 @@ from typing import NamedTuple, Optional
 import numpy as np
 import tensorflow as tf
 
-from rat_tf import randomness
+from rat_tf import randomness, validation
 
 CLIP_MODES = ("point", "vertex")
 
 
 def scale_grid(max_scale: float, scale_step: float) -> tuple[float, ...]:
     """The paper's scale set {0, step, 2 step, ..., S} (S included)."""
-    if max_scale < 0:
-        raise ValueError(f"max_scale must be >= 0, got {max_scale}")
-    if scale_step <= 0:
-        raise ValueError(f"scale_step must be > 0, got {scale_step}")
+    validation.check_float("max_scale", max_scale, minimum=0.0)
+    validation.check_float("scale_step", scale_step, minimum=0.0, exclude_minimum=True)
     count = int(np.floor(max_scale / scale_step + 1e-6))
     grid = [round(i * scale_step, 10) for i in range(count + 1)]
     if abs(grid[-1] - max_scale) > 1e-6:
@@ -56,10 +54,8 @@ class RegionConfig:
     clip: str = "point"
 
     def __post_init__(self):
-        if int(self.num_samples) != self.num_samples or self.num_samples < 1:
-            raise ValueError(f"num_samples must be an integer >= 1, got {self.num_samples}")
-        if self.max_scale <= 0:
-            raise ValueError(f"max_scale must be > 0, got {self.max_scale}")
+        validation.check_int("num_samples", self.num_samples, minimum=1)
+        validation.check_float("max_scale", self.max_scale, minimum=0.0, exclude_minimum=True)
         if self.scales is not None:
             if not self.scales:
                 raise ValueError("scales must not be empty")

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-from absl import app
 from absl import flags
 import keras
 import numpy as np
@@ -17,9 +16,11 @@ import pytest
 import tensorflow as tf
 
 import flags as rat_flags
-import train_main
-from helpers import BAD_FLAGS_DRIVER
 from rat_tf import export as export_lib
+from rat_tf import training
+from rat_tf.config import ConfigError
+
+from helpers import BAD_FLAGS_DRIVER
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--max_train_examples=128", "--max_test_examples=48", "--batch_size=32",
@@ -34,7 +35,7 @@ def make_config(*argv):
 
 
 def csv_epochs(model_dir):
-    with open(os.path.join(model_dir, train_main.METRICS_CSV), newline="") as f:
+    with open(os.path.join(model_dir, training.METRICS_CSV), newline="") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
@@ -44,7 +45,7 @@ def weights_of(model):
 
 def test_train_export_reload(tmp_path):
     model_dir = str(tmp_path / "run")
-    result = train_main.run(make_config("--train_steps=6", "--epsilon_warmup=0.5",
+    result = training.train(make_config("--train_steps=6", "--epsilon_warmup=0.5",
                                         f"--model_dir={model_dir}"))
 
     assert result.trained_steps == 6
@@ -83,9 +84,9 @@ def test_train_export_reload(tmp_path):
     # The run directory: resolved flags, config, metrics (epoch 0 full, epoch 1 partial).
     assert csv_epochs(model_dir) == [0, 1]
     assert os.path.exists(os.path.join(model_dir, "backup", "latest.weights.h5"))
-    with open(os.path.join(model_dir, train_main.CONFIG_JSON)) as f:
+    with open(os.path.join(model_dir, training.CONFIG_JSON)) as f:
         assert json.load(f) == metadata["config"]
-    assert make_config(f"--flagfile={os.path.join(model_dir, train_main.FLAGFILE)}") == \
+    assert make_config(f"--flagfile={os.path.join(model_dir, training.FLAGFILE)}") == \
         result.config
 
 
@@ -110,14 +111,14 @@ class CrashInEpoch(keras.callbacks.Callback):
 
 def test_resume_continues_where_it_stopped(tmp_path):
     flags_ = ["--train_steps=8", "--steps_per_epoch=2"]
-    straight = train_main.run(make_config(*flags_, f"--model_dir={tmp_path / 'a'}"))
+    straight = training.train(make_config(*flags_, f"--model_dir={tmp_path / 'a'}"))
 
     model_dir = str(tmp_path / "b")
     with pytest.raises(Interrupt):
-        train_main.run(make_config(*flags_, f"--model_dir={model_dir}"),
+        training.train(make_config(*flags_, f"--model_dir={model_dir}"),
                        extra_callbacks=[CrashInEpoch(2)])
     assert csv_epochs(model_dir) == [0, 1]
-    resumed = train_main.run(make_config(*flags_, f"--model_dir={model_dir}"))
+    resumed = training.train(make_config(*flags_, f"--model_dir={model_dir}"))
 
     # Same step count, same metrics rows, same weights as the uninterrupted run: optimizer,
     # schedule, data stream and training randomness all continued.
@@ -127,21 +128,21 @@ def test_resume_continues_where_it_stopped(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
     # Asking for more steps continues from step 8; nothing is trained twice.
-    longer = train_main.run(make_config("--train_steps=12", "--steps_per_epoch=2",
+    longer = training.train(make_config("--train_steps=12", "--steps_per_epoch=2",
                                         f"--model_dir={model_dir}"))
     assert longer.trained_steps == 12
     assert csv_epochs(model_dir) == [0, 1, 2, 3, 4, 5]
     assert export_lib.read_metadata(longer.export_path)["trained_steps"] == 12
 
     # A complete run re-evaluates and re-exports without training.
-    again = train_main.run(make_config("--train_steps=12", "--steps_per_epoch=2",
+    again = training.train(make_config("--train_steps=12", "--steps_per_epoch=2",
                                        f"--model_dir={model_dir}"))
     assert again.trained_steps == 12
     assert csv_epochs(model_dir) == [0, 1, 2, 3, 4, 5]
 
     # The checkpoint belongs to these flags: other training flags are a usage error.
-    with pytest.raises(app.UsageError, match=r"--epsilon \(0\.1 there, 0\.2 now\)"):
-        train_main.prepare(make_config("--train_steps=12", "--steps_per_epoch=2",
+    with pytest.raises(ConfigError, match=r"--epsilon \(0\.1 there, 0\.2 now\)"):
+        training.prepare(make_config("--train_steps=12", "--steps_per_epoch=2",
                                        "--epsilon=0.2", f"--model_dir={model_dir}"))
 
 
@@ -155,12 +156,12 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from absl import flags
 import flags as rat_flags
-import train_main
+from rat_tf import training
 from rat_tf import export
 flag_values = flags.FlagValues()
 rat_flags.define_flags(flag_values)
 flag_values(["train_main.py", *sys.argv[1:]])
-result = train_main.run(rat_flags.config_from_flags(flag_values))
+result = training.train(rat_flags.config_from_flags(flag_values))
 assert result.model.distribute_strategy.num_replicas_in_sync == 2
 assert result.trained_steps == 2
 serve, _ = export.load_exported(result.export_path)
@@ -245,16 +246,16 @@ def test_bad_flags_fail_with_a_usage_message(tmp_path):
                                 "decrease, got [5, 3]"),
 ])
 def test_values_checked_against_the_data_are_usage_errors(tmp_path, argv, message):
-    with pytest.raises(app.UsageError) as info:
-        train_main.prepare(make_config("--train_steps=10", *argv,
-                                       f"--model_dir={tmp_path / 'run'}"))
-    assert message in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        training.prepare(make_config("--train_steps=10", *argv,
+                                     f"--model_dir={tmp_path / 'run'}"))
+    assert message in str(rat_flags.usage_error(info.value))  # what train_main.py prints
 
 
 def test_unwritable_export_dir_is_a_usage_error_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(app.UsageError, match="is a file, not a directory"):
-        train_main.prepare(make_config(f"--export_dir={blocker / 'export'}",
+    with pytest.raises(ConfigError, match="is a file, not a directory"):
+        training.prepare(make_config(f"--export_dir={blocker / 'export'}",
                                        f"--model_dir={tmp_path / 'run'}"))
     assert not os.path.exists(tmp_path / "run")

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from rat_tf import fault_tolerance
+from rat_tf.training import fault_tolerance
 
 from helpers import h5_arrays
 
@@ -22,11 +22,11 @@ import json, sys
 from absl import flags
 from tensorflow.python.framework import config as tf_config
 import flags as rat_flags
-import train_main
+from rat_tf import training
 flag_values = flags.FlagValues()
 rat_flags.define_flags(flag_values)
 flag_values(["train_main.py", *sys.argv[1:]])
-result = train_main.run(rat_flags.config_from_flags(flag_values))
+result = training.train(rat_flags.config_from_flags(flag_values))
 print("RESULT", json.dumps({"determinism": tf_config.is_op_determinism_enabled(),
                             "steps": result.trained_steps}))
 """

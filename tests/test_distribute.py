@@ -11,7 +11,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from rat_tf import distribute
+from rat_tf.training import distribute
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,7 +30,7 @@ def test_mirrored_uses_the_logical_cpus():
 
 def test_multi_worker_without_tf_config_is_one_local_worker():
     # MultiWorkerMirroredStrategy must be created before other TF ops: use a fresh process.
-    code = ("from rat_tf import distribute\n"
+    code = ("from rat_tf.training import distribute\n"
             "s = distribute.get_strategy('multi_worker')\n"
             "import tensorflow as tf\n"
             "print(isinstance(s, tf.distribute.MultiWorkerMirroredStrategy), "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import flags as rat_flags
-import train_main
+from rat_tf import training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--num_examples=60", "--batch_size=30", "--pgd_steps=5", "--cw_steps=5", "--apgd_steps=10",
@@ -26,7 +26,7 @@ def export_dir(tmp_path_factory):
     rat_flags.define_flags(flag_values)
     flag_values(["train_main.py", "--max_train_examples=256", "--max_test_examples=64", "--batch_size=64",
                  "--num_steps=2", "--eval_pgd_steps=2", "--train_steps=20", f"--model_dir={model_dir}"])
-    return train_main.run(rat_flags.config_from_flags(flag_values)).export_path
+    return training.train(rat_flags.config_from_flags(flag_values)).export_path
 
 
 def _evaluate(*argv, timeout=400):
@@ -134,7 +134,7 @@ def rgb_export(tmp_path_factory):
     rat_flags.define_flags(flag_values)
     flag_values(["train_main.py", f"--dataset=npz:{root / 'rgb.npz'}", "--method=st", "--arch=small_cnn",
                  "--batch_size=32", "--train_steps=2", "--eval_pgd_steps=0", f"--model_dir={root / 'run'}"])
-    return train_main.run(rat_flags.config_from_flags(flag_values)).export_path, root
+    return training.train(rat_flags.config_from_flags(flag_values)).export_path, root
 
 
 def test_corruptions_only(rgb_export, tmp_path):

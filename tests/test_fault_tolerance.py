@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rat_tf import fault_tolerance as ft
+from rat_tf.training import fault_tolerance as ft
 
 from helpers import tiny_cnn
 

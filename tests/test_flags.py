@@ -6,6 +6,7 @@ from absl import flags
 import pytest
 
 import flags as rat_flags
+from rat_tf import config as config_lib
 from rat_tf import methods
 
 
@@ -50,7 +51,7 @@ def test_embedded_default():
                                    "beta_max": 1.0, "beta_min": 0.1,
                                    "end_point_fraction": 0.0, "smooth_from_scale": 0.0}
     assert (cfg.eval.eval_epsilon, cfg.eval.eval_step_size) == (0.1, 0.025)
-    assert cfg.optim.epochs == rat_flags.DIGITS_EPOCHS and cfg.optim.train_steps is None
+    assert cfg.optim.epochs == config_lib.DIGITS_EPOCHS and cfg.optim.train_steps is None
     assert cfg.run.model_dir == "runs/digits-rat"
     assert cfg.run.export_dir == "runs/digits-rat/export"
 
@@ -79,11 +80,11 @@ def test_dataset_auto_rules():
     custom = config("--dataset=npz:/data/my_images.npz")
     assert custom.model.arch == "auto" and custom.data.augment is None
     assert custom.run.model_dir == "runs/npz-my_images-rat"
-    rgb = rat_flags.resolve_for_data(custom, (32, 32, 3))
+    rgb = config_lib.resolve_for_data(custom, (32, 32, 3))
     assert rgb.model.arch == "preact_resnet18" and rgb.data.augment is True
-    gray = rat_flags.resolve_for_data(custom, (28, 28, 1))
+    gray = config_lib.resolve_for_data(custom, (28, 28, 1))
     assert gray.model.arch == "small_cnn" and gray.data.augment is False
-    explicit = rat_flags.resolve_for_data(config("--dataset=folder:/x", "--arch=wrn-16-2",
+    explicit = config_lib.resolve_for_data(config("--dataset=folder:/x", "--arch=wrn-16-2",
                                                  "--augment=false"), (64, 64, 3))
     assert explicit.model.arch == "wrn-16-2" and explicit.data.augment is False
 
@@ -149,11 +150,11 @@ def test_bad_flags_raise_one_line_errors(argv, fragment):
 
 
 def test_flagfile_reproduces_the_config(tmp_path):
-    original = rat_flags.resolve_for_data(
+    original = config_lib.resolve_for_data(
         config("--dataset=npz:/data/x.npz", "--method=avmixup", "--epsilon=4/255",
                "--train_steps=123", "--lr_boundaries=0.5,900", "--seed=7"), (32, 32, 3))
     flagfile = tmp_path / "flags.txt"
-    flagfile.write_text(rat_flags.to_flagfile(original))
+    flagfile.write_text(config_lib.to_flagfile(original))
     assert config(f"--flagfile={flagfile}") == original
 
 
@@ -172,3 +173,19 @@ def test_readme_flags_table_lists_every_flag():
     missing = [name for name in parse() if name not in ("flagfile", "undefok")
                and f"| `--{name}` |" not in text]
     assert not missing, f"README flags table lacks {missing}"
+
+
+def test_the_library_defaults_are_the_flag_defaults():
+    flag_values = parse()
+    for name, value in config_lib.DEFAULTS.items():
+        assert flag_values[name].default == value, name
+    assert config_lib.resolve({}) == config()
+    assert config_lib.resolve({"dataset": "cifar10", "method": "trades"}) == \
+        config("--dataset=cifar10", "--method=trades")
+
+
+def test_library_config_errors_name_the_field():
+    with pytest.raises(config_lib.ConfigError) as info:
+        config_lib.resolve({"method": "pgd"})
+    assert info.value.field == "method" and info.value.value == "pgd"
+    assert str(rat_flags.usage_error(info.value)).startswith("--method=pgd: unknown method")

@@ -15,15 +15,15 @@ import subprocess
 import sys
 import time
 
+from absl import flags
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import flags as rat_flags
-import train_main
-from helpers import h5_arrays
-from absl import flags
 from rat_tf import export as export_lib
+from rat_tf import training
+
+from helpers import h5_arrays
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEADLINE_S = 240
@@ -84,7 +84,7 @@ def run_workers(argvs, tmp_path, deadline_s=DEADLINE_S):
 
 
 def csv_rows(model_dir):
-    with open(os.path.join(model_dir, train_main.METRICS_CSV), newline="") as f:
+    with open(os.path.join(model_dir, training.METRICS_CSV), newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -99,7 +99,7 @@ def reference_run(model_dir):
     flag_values = flags.FlagValues()
     rat_flags.define_flags(flag_values)
     flag_values(["train_main.py", *TINY, f"--model_dir={model_dir}"])
-    return train_main.run(rat_flags.config_from_flags(flag_values))
+    return training.train(rat_flags.config_from_flags(flag_values))
 
 
 def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path):
@@ -150,7 +150,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path):
 # Each worker draws through rat_tf.randomness in a replica context of the 2-worker strategy.
 _DRAWS = """
 import json
-from rat_tf import distribute
+from rat_tf.training import distribute
 strategy = distribute.get_strategy("multi_worker")   # before any other TF op
 import tensorflow as tf
 from rat_tf import randomness

@@ -14,12 +14,11 @@ import pytest
 import tensorflow as tf
 
 import flags as rat_flags
-import train_main
 import rat_tf
-from rat_tf import architectures
+from rat_tf import architectures, training
 from rat_tf import export as export_lib
-from rat_tf import precision
 from rat_tf.attacks import PGDConfig, pgd
+from rat_tf.training import precision
 
 from helpers import digits
 
@@ -116,7 +115,7 @@ def make_config(*argv):
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_train_main_trains_resumes_and_exports_in_mixed_precision(tmp_path, policy):
     model_dir = tmp_path / "run"
-    result = train_main.run(make_config(f"--precision={policy}", "--train_steps=2",
+    result = training.train(make_config(f"--precision={policy}", "--train_steps=2",
                                         f"--model_dir={model_dir}"))
     assert keras.mixed_precision.global_policy().name == "float32"  # not leaked
     assert result.trained_steps == 2
@@ -134,10 +133,10 @@ def test_train_main_trains_resumes_and_exports_in_mixed_precision(tmp_path, poli
                                atol=0.1)
 
     # Resuming restores the (loss-scaled) optimizer and continues at step 2.
-    longer = train_main.run(make_config(f"--precision={policy}", "--train_steps=3",
+    longer = training.train(make_config(f"--precision={policy}", "--train_steps=3",
                                         f"--model_dir={model_dir}"))
     assert longer.trained_steps == 3
     # The precision belongs to the checkpoint.
     with pytest.raises(Exception, match=r"--precision \('%s' there, 'float32' now\)" % policy):
-        train_main.prepare(make_config("--train_steps=3", f"--model_dir={model_dir}"))
+        training.prepare(make_config("--train_steps=3", f"--model_dir={model_dir}"))
     assert os.path.exists(model_dir / "backup" / "latest.weights.h5")

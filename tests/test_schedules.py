@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from rat_tf import schedules
+from rat_tf.training import schedules
 
 
 def lr_at(schedule, step):

@@ -18,16 +18,17 @@ import subprocess
 import sys
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 import pytest
 
 import flags as rat_flags
-import train_main
-from helpers import h5_arrays, BAD_FLAGS_DRIVER
 from rat_tf import export as export_lib
-from rat_tf import fault_tolerance
+from rat_tf import training
+from rat_tf.config import ConfigError
+from rat_tf.training import fault_tolerance
+
+from helpers import BAD_FLAGS_DRIVER, h5_arrays
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--max_train_examples=64", "--max_test_examples=16", "--batch_size=16", "--num_steps=1",
@@ -60,7 +61,7 @@ def last_line(text):
 
 
 def csv_epochs(model_dir):
-    with open(os.path.join(model_dir, train_main.METRICS_CSV), newline="") as f:
+    with open(os.path.join(model_dir, training.METRICS_CSV), newline="") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
@@ -100,7 +101,7 @@ def test_kill_9_mid_run_then_the_same_command_resumes(tmp_path):
     assert not [n for n in os.listdir(model_dir / "backup") if n.startswith(".")]
 
     # The same weights as an uninterrupted run.
-    train_main.run(make_config("--train_steps=12", "--steps_per_epoch=2", "--validation_freq=0",
+    training.train(make_config("--train_steps=12", "--steps_per_epoch=2", "--validation_freq=0",
                                f"--model_dir={tmp_path / 'straight'}"))
     want = h5_arrays(tmp_path / "straight" / "backup" / fault_tolerance.WEIGHTS_FILE)
     got = h5_arrays(weights)
@@ -132,7 +133,7 @@ def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_checkpoin
 
 def test_a_full_disk_fails_cleanly_and_keeps_what_was_there(tmp_path):
     model_dir = tmp_path / "run"
-    first = train_main.run(make_config("--train_steps=1", f"--model_dir={model_dir}"))
+    first = training.train(make_config("--train_steps=1", f"--model_dir={model_dir}"))
     export_dir = first.export_path
     files = {}
     for root, _, names in os.walk(export_dir):
@@ -170,11 +171,11 @@ def test_read_only_directories_are_usage_errors(tmp_path):
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        with pytest.raises(app.UsageError, match="--export_dir=.*not writable"):
-            train_main.prepare(make_config(f"--export_dir={locked / 'export'}",
+        with pytest.raises(ConfigError, match="export_dir=.*not writable"):
+            training.prepare(make_config(f"--export_dir={locked / 'export'}",
                                            f"--model_dir={tmp_path / 'run'}"))
-        with pytest.raises(app.UsageError, match="--model_dir=.*Permission denied"):
-            train_main.prepare(make_config(f"--model_dir={locked / 'run'}",
+        with pytest.raises(ConfigError, match="model_dir=.*Permission denied"):
+            training.prepare(make_config(f"--model_dir={locked / 'run'}",
                                            f"--export_dir={tmp_path / 'export'}"))
     finally:
         locked.chmod(0o700)

@@ -15,11 +15,11 @@ Differences from the reference:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import keras
 
-from rat_tf import architectures as _arch
+from rat_tf.architectures import layers as _arch
 
 
 def preact_block(x: keras.KerasTensor,
@@ -30,37 +30,19 @@ def preact_block(x: keras.KerasTensor,
     """One pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus shortcut.
 
     The shortcut is a 1x1 convolution (no bias, no BN) of the pre-activated input when the
-    stride or the channel count changes, and the raw input otherwise.
-
-    Args:
-        x: Input tensor (NHWC).
-        filters: Output channels.
-        strides: Stride of the first convolution and of the shortcut.
-        name: Prefix of the layer names.
-        synchronized_bn: Whether BatchNorm is synchronised across replicas.
-
-    Returns:
-        The block's output tensor.
+    stride or the channel count changes, and the raw input otherwise. Arguments as
+    `layers.preact_basic_block`.
     """
-    out = _arch.batch_norm(f"{name}_bn1", synchronized_bn)(x)
-    out = keras.layers.ReLU(name=f"{name}_relu1")(out)
-    if strides != 1 or x.shape[-1] != filters:
-        shortcut = _arch.conv2d(out, filters, 1, strides, f"{name}_shortcut")
-    else:
-        shortcut = x
-    out = _arch.conv2d(out, filters, 3, strides, f"{name}_conv1")
-    out = _arch.batch_norm(f"{name}_bn2", synchronized_bn)(out)
-    out = keras.layers.ReLU(name=f"{name}_relu2")(out)
-    out = _arch.conv2d(out, filters, 3, 1, f"{name}_conv2")
-    return keras.layers.Add(name=f"{name}_add")([out, shortcut])
+    project = strides != 1 or x.shape[-1] != filters
+    return _arch.preact_basic_block(x, filters, strides, name, synchronized_bn, project)
 
 
 def preact_resnet(input_shape: Sequence[int],
                   num_classes: int,
                   *,
                   blocks_per_stage: Sequence[int] = (2, 2, 2, 2),
-                  mean: Optional[Sequence[float]] = None,
-                  std: Optional[Sequence[float]] = None,
+                  mean: Sequence[float] | None = None,
+                  std: Sequence[float] | None = None,
                   synchronized_bn: bool = False,
                   name: str = "preact_resnet") -> keras.Model:
     """Builds a pre-activation ResNet with basic blocks, mapping [0, 1] images to logits.
@@ -102,8 +84,8 @@ def preact_resnet(input_shape: Sequence[int],
 def preact_resnet18(input_shape: Sequence[int],
                     num_classes: int,
                     *,
-                    mean: Optional[Sequence[float]] = None,
-                    std: Optional[Sequence[float]] = None,
+                    mean: Sequence[float] | None = None,
+                    std: Sequence[float] | None = None,
                     synchronized_bn: bool = False) -> keras.Model:
     """Builds PreActResNet-18 ([2, 2, 2, 2] blocks), named "preact_resnet18".
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import keras
 
-from rat_tf import architectures as _arch
+from rat_tf.architectures import layers as _arch
 
 
 def small_cnn(input_shape: Sequence[int],
               num_classes: int,
               *,
-              mean: Optional[Sequence[float]] = None,
-              std: Optional[Sequence[float]] = None,
+              mean: Sequence[float] | None = None,
+              std: Sequence[float] | None = None,
               name: str = "small_cnn") -> keras.Model:
     """Builds the TRADES SmallCNN, mapping [0, 1] images to logits.
 

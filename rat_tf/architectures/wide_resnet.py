@@ -8,11 +8,12 @@ the TRADES reference count (the reference's unused `sub_block1` is not built).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import keras
 
-from rat_tf import architectures as _arch
+from rat_tf import validation
+from rat_tf.architectures import layers as _arch
 
 
 def wide_basic_block(x: keras.KerasTensor,
@@ -25,30 +26,10 @@ def wide_basic_block(x: keras.KerasTensor,
     When input and output channels are equal, the shortcut is the raw input and the residual
     branch is BN-ReLU-conv3x3(stride)-BN-ReLU-conv3x3. Otherwise the input is pre-activated
     (BN-ReLU) once, and both the residual branch and a 1x1 shortcut convolution (stride
-    `strides`, no bias) read the pre-activated tensor.
-
-    Args:
-        x: Input tensor (NHWC).
-        filters: Output channels.
-        strides: Stride of the first convolution (and of the shortcut).
-        name: Prefix of the layer names.
-        synchronized_bn: Whether BatchNorm is synchronised across replicas.
-
-    Returns:
-        The block's output tensor.
+    `strides`, no bias) read the pre-activated tensor. Arguments as `layers.preact_basic_block`.
     """
-    equal_in_out = x.shape[-1] == filters
-    preact = _arch.batch_norm(f"{name}_bn1", synchronized_bn)(x)
-    preact = keras.layers.ReLU(name=f"{name}_relu1")(preact)
-    if equal_in_out:
-        shortcut = x
-    else:
-        shortcut = _arch.conv2d(preact, filters, 1, strides, f"{name}_shortcut")
-    out = _arch.conv2d(preact, filters, 3, strides, f"{name}_conv1")
-    out = _arch.batch_norm(f"{name}_bn2", synchronized_bn)(out)
-    out = keras.layers.ReLU(name=f"{name}_relu2")(out)
-    out = _arch.conv2d(out, filters, 3, 1, f"{name}_conv2")
-    return keras.layers.Add(name=f"{name}_add")([shortcut, out])
+    return _arch.preact_basic_block(x, filters, strides, name, synchronized_bn,
+                                    project=x.shape[-1] != filters)
 
 
 def wide_resnet(input_shape: Sequence[int],
@@ -56,10 +37,10 @@ def wide_resnet(input_shape: Sequence[int],
                 *,
                 depth: int = 34,
                 widen_factor: int = 10,
-                mean: Optional[Sequence[float]] = None,
-                std: Optional[Sequence[float]] = None,
+                mean: Sequence[float] | None = None,
+                std: Sequence[float] | None = None,
                 synchronized_bn: bool = False,
-                name: Optional[str] = None) -> keras.Model:
+                name: str | None = None) -> keras.Model:
     """Builds WideResNet-`depth`-`widen_factor`, mapping [0, 1] images to logits.
 
     Args:
@@ -78,11 +59,14 @@ def wide_resnet(input_shape: Sequence[int],
     Raises:
         ValueError: On a bad depth, widen factor, shape, class count, mean or std.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
+    try:
+        ok = validation.check_int("depth", depth, minimum=10) % 6 == 4
+    except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(
             f"depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, 34, ...), got {depth!r}.")
-    if isinstance(widen_factor, bool) or not isinstance(widen_factor, int) or widen_factor < 1:
-        raise ValueError(f"widen_factor must be an integer >= 1, got {widen_factor!r}.")
+    widen_factor = validation.check_int("widen_factor", widen_factor, minimum=1)
     inputs, x = _arch.model_inputs(input_shape, num_classes, mean, std)
     blocks_per_group = (depth - 4) // 6
     x = _arch.conv2d(x, 16, 3, 1, "stem_conv")

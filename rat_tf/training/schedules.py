@@ -14,15 +14,16 @@ not decrease; two that round to the same step (very short runs) divide by 100 th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import math
 import re
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
 
-# The paper's boundaries, 30k and 45k of 80k steps.
-PAPER_BOUNDARY_FRACTIONS: tuple[float, ...] = (0.375, 0.5625)
+from rat_tf import validation
+from rat_tf.config import PAPER_BOUNDARY_FRACTIONS  # noqa: F401  (30k and 45k of 80k steps)
 
 
 def resolve_boundaries(values: Sequence[float], total_steps: int) -> list[int]:
@@ -40,8 +41,7 @@ def resolve_boundaries(values: Sequence[float], total_steps: int) -> list[int]:
       ValueError: a value is neither a fraction in (0, 1) nor an integer >= 1, or the resolved
         boundaries decrease.
     """
-    if int(total_steps) != total_steps or total_steps < 1:
-        raise ValueError(f"total_steps must be a positive integer, got {total_steps}")
+    validation.check_int("total_steps", total_steps, minimum=1)
     steps = []
     for value in values:
         value = float(value)
@@ -76,12 +76,11 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate: float, boundaries: Sequence[int] = (),
-                 decay_factor: float = 0.1, name: Optional[str] = None):
+                 decay_factor: float = 0.1, name: str | None = None):
         super().__init__()
-        if not initial_learning_rate > 0:
-            raise ValueError(f"initial_learning_rate must be > 0, got {initial_learning_rate}")
-        if not decay_factor > 0:
-            raise ValueError(f"decay_factor must be > 0, got {decay_factor}")
+        validation.check_float("initial_learning_rate", initial_learning_rate, minimum=0.0,
+                               exclude_minimum=True)
+        validation.check_float("decay_factor", decay_factor, minimum=0.0, exclude_minimum=True)
         boundaries = [int(b) for b in boundaries]
         if any(b < 0 for b in boundaries) or any(b < a for a, b in zip(boundaries,
                                                                          boundaries[1:])):
@@ -121,8 +120,7 @@ def steps_per_data_epoch(num_examples: int, batch_size: int) -> int:
     Raises:
       ValueError: the batch is larger than the data set (no full batch at all).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    validation.check_int("batch_size", batch_size, minimum=1)
     steps = num_examples // batch_size
     if steps < 1:
         raise ValueError(f"batch size {batch_size} is larger than the {num_examples} training "
@@ -130,7 +128,7 @@ def steps_per_data_epoch(num_examples: int, batch_size: int) -> int:
     return steps
 
 
-def total_train_steps(*, train_steps: Optional[int], epochs: Optional[float],
+def total_train_steps(*, train_steps: int | None, epochs: float | None,
                       steps_per_epoch: int) -> int:
     """The training length in optimizer steps, from exactly one of `train_steps` and `epochs`.
 
@@ -147,14 +145,10 @@ def total_train_steps(*, train_steps: Optional[int], epochs: Optional[float],
     """
     if (train_steps is None) == (epochs is None):
         raise ValueError("give exactly one of train_steps and epochs")
-    if steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    validation.check_int("steps_per_epoch", steps_per_epoch, minimum=1)
     if train_steps is not None:
-        if int(train_steps) != train_steps or train_steps < 1:
-            raise ValueError(f"train_steps must be a positive integer, got {train_steps}")
-        return int(train_steps)
-    if not epochs > 0:
-        raise ValueError(f"epochs must be > 0, got {epochs}")
+        return validation.check_int("train_steps", train_steps, minimum=1)
+    validation.check_float("epochs", epochs, minimum=0.0, exclude_minimum=True)
     return max(1, int(math.ceil(epochs * steps_per_epoch - 1e-9)))
 
 

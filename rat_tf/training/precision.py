@@ -28,8 +28,8 @@ bfloat16 has float32's exponent range and needs no loss scaling.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import contextlib
-from typing import Iterator
 
 import keras
 

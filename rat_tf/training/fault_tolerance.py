@@ -24,10 +24,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, NamedTuple, Optional
+from typing import NamedTuple
 
 import keras
 import numpy as np
+
+from rat_tf import files
 
 WEIGHTS_FILE = "latest.weights.h5"
 METADATA_FILE = "training_metadata.json"
@@ -49,15 +51,6 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss (or weights)."""
 
 
-def _read_json(path: str) -> Optional[dict[str, Any]]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _optimizer_step(model: keras.Model) -> int:
     optimizer = getattr(model, "optimizer", None)
     return 0 if optimizer is None else int(optimizer.iterations.numpy())
@@ -68,7 +61,7 @@ def has_backup(backup_dir: str) -> bool:
     return os.path.exists(os.path.join(backup_dir, WEIGHTS_FILE))
 
 
-def restore(model: keras.Model, backup_dir: str) -> Optional[BackupState]:
+def restore(model: keras.Model, backup_dir: str) -> BackupState | None:
     """Loads the checkpoint in `backup_dir` into a built, compiled `model`.
 
     Args:
@@ -90,7 +83,7 @@ def restore(model: keras.Model, backup_dir: str) -> Optional[BackupState]:
         optimizer.build(model.trainable_variables)
     model.load_weights(weights)
     step = _optimizer_step(model)
-    record = _read_json(os.path.join(backup_dir, METADATA_FILE))
+    record = files.read_json_object(os.path.join(backup_dir, METADATA_FILE))
     if record is None:
         # Weights renamed into place, record not yet: the first save of a run from epoch 0.
         return BackupState(step, 1)
@@ -98,19 +91,6 @@ def restore(model: keras.Model, backup_dir: str) -> Optional[BackupState]:
     if "step" in record and int(record["step"]) != step:
         epoch += 1  # the weights are one save ahead of the record
     return BackupState(step, epoch)
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    partial = f"{path}.partial-{os.getpid()}"
-    try:
-        with open(partial, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -126,7 +106,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
       delete_checkpoint: delete `backup_dir` when training ends.
     """
 
-    def __init__(self, backup_dir: str, restore_dir: Optional[str] = None,
+    def __init__(self, backup_dir: str, restore_dir: str | None = None,
                  delete_checkpoint: bool = False):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint,
                          double_checkpoint=False)
@@ -151,7 +131,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             os.replace(partial, self._weights_path)
             record = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
                       "step": _optimizer_step(self.model)}
-            _atomic_write_text(self._training_metadata_path, json.dumps(record))
+            files.atomic_write_text(self._training_metadata_path, json.dumps(record))
         except OSError as err:  # h5py's messages do not say which file
             reason = " ".join(str(err.strerror or err).split())
             raise OSError(f"cannot write the checkpoint in {self.backup_dir}: {reason}") from err

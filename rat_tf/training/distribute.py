@@ -21,8 +21,6 @@ multi-worker guide does.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import tensorflow as tf
 
 STRATEGY_NAMES: tuple[str, ...] = ("default", "mirrored", "multi_worker", "tpu")
@@ -53,7 +51,7 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return base.reduce(reduce_op, value, axis)
 
 
-def get_strategy(name: str = "default", *, tpu: Optional[str] = None) -> tf.distribute.Strategy:
+def get_strategy(name: str = "default", *, tpu: str | None = None) -> tf.distribute.Strategy:
     """Returns the distribution strategy named `name`.
 
     Args:

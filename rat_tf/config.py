@@ -1,0 +1,405 @@
+"""The configuration of a training run: frozen dataclasses, and the "auto" rules.
+
+    from rat_tf import config as config_lib
+
+    cfg = config_lib.resolve({"dataset": "cifar10", "method": "trades"})   # autos resolved
+    cfg = config_lib.resolve_for_data(cfg, data.input_shape)               # shape-dependent autos
+    rat_tf.training.train(cfg)
+
+`resolve` takes values named like train_main.py's flags (missing ones take the flags'
+defaults), with "auto" where a rule decides. Method hyperparameters ("auto" = the chosen
+method's own default, the paper's CIFAR value) follow two dataset rules: epsilon is 0.1 on
+digits and 0.3 on mnist, and max_scale is 3.0 on ImageNette; step_size follows epsilon at the
+method's ratio. A method receives exactly the hyperparameters it takes.
+
+Config fields are named after the flags, so a config turns back into a flagfile
+(`to_flagfile`) that reproduces the run with every "auto" resolved.
+
+Every problem with a value is a `ConfigError` naming the field; train_main.py turns it into
+the flag error `--field=value: message`, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+import contextlib
+import dataclasses
+import re
+from typing import Any
+
+from rat_tf import architectures
+from rat_tf import data as data_lib
+from rat_tf import methods as methods_lib
+
+AUTO = "auto"
+
+# Training length when neither train_steps nor epochs is given.
+PAPER_TRAIN_STEPS = 80_000
+# The paper's learning-rate boundaries, 30k and 45k of 80k steps, as fractions of the run.
+PAPER_BOUNDARY_FRACTIONS: tuple[float, ...] = (0.375, 0.5625)
+DIGITS_EPOCHS = 20.0
+
+OPTIMIZERS = ("sgd", "adam")
+
+# Dataset families for the "auto" rules.
+_DIGITS, _MNIST, _CIFAR, _IMAGENETTE, _CUSTOM = "digits", "mnist", "cifar", "imagenette", "custom"
+
+# epsilon=auto on datasets whose pixel budget differs from CIFAR's 8/255.
+DATASET_EPSILON = {_DIGITS: 0.1, _MNIST: 0.3}
+# The epsilon the evaluation uses when the method has none (ST): the CIFAR budget.
+DEFAULT_EPSILON = 8 / 255
+# max_scale=auto on ImageNette (the paper's S = 3).
+IMAGENETTE_MAX_SCALE = 3.0
+# Methods whose `step_size` is not a pixel step (ADT: the update size of its distribution
+# parameters), so step_size=auto does not scale it with epsilon.
+NON_PIXEL_STEP_SIZE = frozenset({"adt"})
+
+# What `resolve` assumes for a value it is not given: train_main.py's flag defaults
+# (tests/test_flags.py checks that they agree).
+DEFAULTS: dict[str, Any] = {
+    "dataset": "digits", "data_dir": None, "image_size": None, "max_train_examples": None,
+    "max_test_examples": None, "augment": AUTO, "arch": AUTO, "synchronized_bn": False,
+    "precision": "float32", "method": "rat", "optimizer": "sgd", "batch_size": 128,
+    "train_steps": None, "epochs": None, "steps_per_epoch": None, "learning_rate": 0.1,
+    "lr_boundaries": [str(b) for b in PAPER_BOUNDARY_FRACTIONS],
+    "epsilon_warmup": "0", "momentum": 0.9, "weight_decay": 2e-4, "eval_epsilon": AUTO,
+    "eval_step_size": AUTO, "eval_pgd_steps": 10, "validation_freq": 1, "seed": 0,
+    "deterministic": False, "strategy": "default", "tpu": None, "model_dir": None,
+    "export_dir": None,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used.
+
+    Attributes:
+      field: the config field (= the train_main.py flag) at fault.
+      message: what is wrong, one line.
+      value: the value as given (for the message), or None.
+    """
+
+    def __init__(self, field: str, message: str, value: Any = None):
+        self.field = field
+        self.message = " ".join(str(message).split())  # one line
+        self.value = value
+        super().__init__(f"{field}={value}: {self.message}")
+
+
+@contextlib.contextmanager
+def field_errors(field: str, value: Any, *errors: type[BaseException]) -> Iterator[None]:
+    """Turns `errors` raised inside into a `ConfigError` for `field` (and `value`)."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except errors as err:
+        raise ConfigError(field, str(err), value) from None
+
+
+def dataset_family(spec: str) -> str:
+    """The family a dataset spec belongs to, for the "auto" rules."""
+    lowered = spec.strip().lower()
+    if lowered == "digits":
+        return _DIGITS
+    if lowered == "mnist":
+        return _MNIST
+    if lowered in ("cifar10", "cifar100"):
+        return _CIFAR
+    if lowered.startswith("imagenette"):
+        return _IMAGENETTE
+    return _CUSTOM
+
+
+def method_hyperparameters() -> dict[str, dict[str, Any]]:
+    """{hyperparameter name: {method name: default}} over all registered methods."""
+    table: dict[str, dict[str, Any]] = {}
+    for method in methods_lib.METHOD_NAMES:
+        for name, default in methods_lib.METHODS[method].hyperparameters().items():
+            table.setdefault(name, {})[method] = default
+    return table
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """What to train and test on (see `rat_tf.data.load`).
+
+    Attributes:
+      augment: True/False, or None for "auto" until the image shape is known
+        (`resolve_for_data`).
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    image_size: int | None = None
+    max_train_examples: int | None = None
+    max_test_examples: int | None = None
+    augment: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The classifier.
+
+    Attributes:
+      arch: an architecture name, or "auto" until the image shape is known (npz:/folder:).
+      precision: a Keras dtype policy name in `rat_tf.training.precision.PRECISIONS`.
+    """
+
+    arch: str = "small_cnn"
+    synchronized_bn: bool = False
+    precision: str = "float32"
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodConfig:
+    """The training method and the hyperparameters it takes, resolved (pixel units).
+
+    Attributes:
+      method: a name in `rat_tf.methods.METHOD_NAMES`.
+      hyperparameters: (name, value) pairs, exactly the method's constructor arguments.
+    """
+
+    method: str = "rat"
+    hyperparameters: tuple[tuple[str, Any], ...] = ()
+
+    def kwargs(self) -> dict[str, Any]:
+        """The hyperparameters as keyword arguments, for `RATModel(..., **kwargs)`."""
+        return dict(self.hyperparameters)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, **self.kwargs()}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer, schedule and training length (exactly one of train_steps and epochs)."""
+
+    optimizer: str = "sgd"
+    batch_size: int = 128
+    train_steps: int | None = PAPER_TRAIN_STEPS
+    epochs: float | None = None
+    steps_per_epoch: int | None = None
+    learning_rate: float = 0.1
+    lr_boundaries: tuple[float, ...] = PAPER_BOUNDARY_FRACTIONS
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    epsilon_warmup: str = "0"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """The evaluation attack (PGD with random start) and validation during training."""
+
+    eval_epsilon: float = 8 / 255
+    eval_step_size: float = 2 / 255
+    eval_pgd_steps: int = 10
+    validation_freq: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Where things go and how the run is executed."""
+
+    seed: int = 0
+    deterministic: bool = False
+    strategy: str = "default"
+    tpu: str | None = None
+    model_dir: str = "runs/digits-rat"
+    export_dir: str = "runs/digits-rat/export"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The full, resolved configuration of a training run."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    method: MethodConfig = MethodConfig()
+    optim: OptimConfig = OptimConfig()
+    eval: EvalConfig = EvalConfig()
+    run: RunConfig = RunConfig()
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """{section: {flag name: value}}, plain JSON types (tuples become lists)."""
+        sections = {}
+        for field in dataclasses.fields(self):
+            section = getattr(self, field.name)
+            values = section.to_dict() if isinstance(section, MethodConfig) else \
+                dataclasses.asdict(section)
+            sections[field.name] = json_ready(values)
+        return sections
+
+    def flag_values(self) -> dict[str, Any]:
+        """{flag name: value} of every flag the run uses."""
+        values = {}
+        for section in self.to_dict().values():
+            values.update(section)
+        return values
+
+
+def json_ready(value: Any) -> Any:
+    """Tuples (also nested) become lists, as in JSON."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def default_model_dir(dataset: str, method: str) -> str:
+    """runs/<dataset>-<method>, with the dataset spec made file-name safe."""
+    spec = dataset.strip()
+    for prefix in data_lib.SPEC_PREFIXES:
+        if spec.lower().startswith(prefix):
+            path = spec[len(prefix):].strip().rstrip("/\\")
+            stem = re.sub(r"\.npz$", "", path.replace("\\", "/").split("/")[-1], flags=re.IGNORECASE)
+            spec = f"{prefix[:-1]}-{stem}"
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", spec.lower()).strip("-.") or "data"
+    return f"runs/{slug}-{method}"
+
+
+def _auto_arch(family: str) -> str:
+    return {_DIGITS: "small_cnn", _MNIST: "small_cnn", _CIFAR: "wrn-34-10",
+            _IMAGENETTE: "preact_resnet18"}.get(family, AUTO)
+
+
+def _auto_augment(family: str) -> bool | None:
+    return {_DIGITS: False, _MNIST: False, _CIFAR: True, _IMAGENETTE: True}.get(family)
+
+
+def _resolve_method(values: Mapping[str, Any], family: str) -> tuple[MethodConfig, float]:
+    """The method's hyperparameters with "auto"s resolved, and the attack epsilon."""
+    method = values.get("method", DEFAULTS["method"])
+    if method not in methods_lib.METHODS:
+        raise ConfigError("method", f"unknown method; allowed: {', '.join(methods_lib.METHOD_NAMES)}",
+                          method)
+    defaults = methods_lib.METHODS[method].hyperparameters()
+
+    def given(name):
+        value = values.get(name)
+        return AUTO if value is None else value
+
+    epsilon = given("epsilon")
+    if epsilon == AUTO:
+        epsilon = DATASET_EPSILON.get(family, defaults.get("epsilon", DEFAULT_EPSILON))
+    resolved = {}
+    for name, default in defaults.items():
+        value = given(name)
+        if value != AUTO:
+            resolved[name] = value
+        elif name == "epsilon":
+            resolved[name] = epsilon
+        elif (name == "step_size" and method not in NON_PIXEL_STEP_SIZE
+              and defaults.get("epsilon") and epsilon != defaults["epsilon"]):
+            resolved[name] = default * epsilon / defaults["epsilon"]
+        elif name == "max_scale" and family == _IMAGENETTE:
+            resolved[name] = IMAGENETTE_MAX_SCALE
+        else:
+            resolved[name] = default
+        if isinstance(default, float):
+            resolved[name] = float(resolved[name])
+    return MethodConfig(method=method, hyperparameters=tuple(resolved.items())), float(epsilon)
+
+
+def resolve(values: Mapping[str, Any] | None = None) -> TrainConfig:
+    """A frozen `TrainConfig` from flag-named values, with the dataset-name "auto"s resolved.
+
+    Two "auto"s depend on the image shape of npz:/folder: data and stay open here
+    (`augment=None`, `arch="auto"`); `resolve_for_data` closes them once the data is loaded.
+
+    Args:
+      values: {flag name: value}; "auto" (or None for a method hyperparameter) lets the rules
+        decide, a missing name takes `DEFAULTS`. Method hyperparameters the chosen method does
+        not take are ignored.
+
+    Returns:
+      The config.
+
+    Raises:
+      ConfigError: an unknown method or architecture.
+    """
+    v = {**DEFAULTS, **(values or {})}
+    family = dataset_family(v["dataset"])
+    method, epsilon = _resolve_method(v, family)
+    eval_epsilon = epsilon if v["eval_epsilon"] == AUTO else v["eval_epsilon"]
+    eval_step_size = eval_epsilon / 4 if v["eval_step_size"] == AUTO else v["eval_step_size"]
+    augment = v["augment"]
+    augment = _auto_augment(family) if augment == AUTO else augment in (True, "true")
+    if v["arch"] == AUTO:
+        arch = _auto_arch(family)
+    else:
+        with field_errors("arch", v["arch"], ValueError):
+            arch = architectures.parse(v["arch"]).name
+
+    train_steps, epochs = v["train_steps"], v["epochs"]
+    if train_steps is None and epochs is None:
+        if family == _DIGITS:
+            epochs = DIGITS_EPOCHS
+        else:
+            train_steps = PAPER_TRAIN_STEPS
+    model_dir = (v["model_dir"].strip() if v["model_dir"] else
+                 default_model_dir(v["dataset"], method.method))
+    export_dir = (v["export_dir"].strip() if v["export_dir"] else
+                  f"{model_dir.rstrip('/')}/export")
+
+    return TrainConfig(
+        data=DataConfig(dataset=v["dataset"].strip(), data_dir=v["data_dir"],
+                        image_size=v["image_size"], max_train_examples=v["max_train_examples"],
+                        max_test_examples=v["max_test_examples"], augment=augment),
+        model=ModelConfig(arch=arch, synchronized_bn=v["synchronized_bn"],
+                          precision=v["precision"]),
+        method=method,
+        optim=OptimConfig(optimizer=v["optimizer"], batch_size=v["batch_size"],
+                          train_steps=train_steps, epochs=epochs,
+                          steps_per_epoch=v["steps_per_epoch"],
+                          learning_rate=v["learning_rate"],
+                          lr_boundaries=tuple(float(b) for b in v["lr_boundaries"]),
+                          momentum=v["momentum"], weight_decay=v["weight_decay"],
+                          epsilon_warmup=str(v["epsilon_warmup"]).strip()),
+        eval=EvalConfig(eval_epsilon=float(eval_epsilon), eval_step_size=float(eval_step_size),
+                        eval_pgd_steps=v["eval_pgd_steps"],
+                        validation_freq=v["validation_freq"]),
+        run=RunConfig(seed=v["seed"], deterministic=v["deterministic"], strategy=v["strategy"],
+                      tpu=v["tpu"] or None, model_dir=model_dir, export_dir=export_dir),
+    )
+
+
+def resolve_for_data(config: TrainConfig, input_shape: tuple[int, int, int]) -> TrainConfig:
+    """Closes the "auto"s that depend on the image shape (npz:/folder: data).
+
+    --augment=auto: on for RGB images of at least 32x32. --arch=auto: small_cnn below 32x32 or
+    for grayscale, else preact_resnet18.
+    """
+    height, width, channels = input_shape
+    large_rgb = min(height, width) >= 32 and channels == 3
+    data, model = config.data, config.model
+    if data.augment is None:
+        data = dataclasses.replace(data, augment=large_rgb)
+    if model.arch == AUTO:
+        model = dataclasses.replace(model, arch="preact_resnet18" if large_rgb else "small_cnn")
+    return dataclasses.replace(config, data=data, model=model)
+
+
+def _format_flag_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_format_flag_value(v) for v in value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def to_flagfile(config: TrainConfig) -> str:
+    """A flagfile (`--flagfile=...`) that reproduces `config`, one `--name=value` per line.
+
+    Flags whose value is None (their default) are written as comments. The hyperparameters
+    the method does not take are left out (they stay "auto").
+    """
+    lines = ["# Resolved flags of a train_main.py run; rerun with --flagfile=THIS_FILE."]
+    for name, value in config.flag_values().items():
+        if value is None:
+            lines.append(f"# --{name} not set")
+        else:
+            lines.append(f"--{name}={_format_flag_value(value)}")
+    return "\n".join(lines) + "\n"
