@@ -67,7 +67,8 @@ LARGE_GAP = 10.0   # PGD-CE minus worst case, points, above which PGD-CE oversta
 DATASET_NAMES = OrderedDict([("mnist", "MNIST"), ("cifar10", "CIFAR-10")])
 
 
-def fmt(value: Optional[float], digits: int = 2) -> str:
+def fmt(value: Optional[float], digits: int = 1) -> str:
+    """An accuracy or a difference in points: one decimal (1,000 test images resolve 0.1 points)."""
     return "–" if value is None else f"{value:.{digits}f}"
 
 
@@ -147,7 +148,7 @@ def paper_table1() -> list[str]:
     out = ["| model (paper, CIFAR-10, WRN-34-10) | Clean | FGSM | PGD-10 | CW-inf | NAttack |",
            "|---|---:|---:|---:|---:|---:|"]
     for method, values in PAPER_TABLE1_CIFAR10.items():
-        out.append(f"| {LABELS[method]} | " + " | ".join(fmt(v) for v in values) + " |")
+        out.append(f"| {LABELS[method]} | " + " | ".join(fmt(v, 2) for v in values) + " |")
     return out
 
 
@@ -159,7 +160,7 @@ def table3(rows: dict[str, dict[str, Any]], pgd_steps: int) -> list[str]:
         row = rows.get(f"mnist-{method}")
         ours = ([fmt(row["clean"]), fmt(row["attacks"].get("pgd")), fmt(row["attacks"].get("cw")),
                  fmt(row["worst_case"])] if row else [NOT_RUN, "", "", ""])
-        out.append(f"| {names[method]} | " + " | ".join(ours + [fmt(v) for v in paper]) + " |")
+        out.append(f"| {names[method]} | " + " | ".join(ours + [fmt(v, 2) for v in paper]) + " |")
     return out
 
 
@@ -171,7 +172,7 @@ def table4(rows: dict[str, dict[str, Any]], pgd_steps: int) -> list[str]:
         row = rows.get(name)
         ours = ([fmt(row["clean"]), fmt(row["attacks"].get("pgd")), fmt(row["attacks"].get("cw")),
                  fmt(row["worst_case"])] if row else [NOT_RUN, "", "", ""])
-        out.append(f"| {bmax} | {bmin} | " + " | ".join(ours + [fmt(v) for v in paper]) + " |")
+        out.append(f"| {bmax} | {bmin} | " + " | ".join(ours + [fmt(v, 2) for v in paper]) + " |")
     return out
 
 
@@ -205,7 +206,7 @@ def cost_table(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _diff(a: float, b: float) -> str:
-    return f"{a - b:+.2f}"
+    return f"{a - b:+.1f}"
 
 
 def trained_floor(rows: dict[str, dict[str, Any]], dataset: str) -> float:
@@ -248,7 +249,7 @@ def _rat_vs_sat(rows: dict[str, dict[str, Any]], dataset: str, sat: dict[str, An
         out.append(T.CAVEAT.substitute(sat_clean=fmt(sat["clean"]), rat_clean=fmt(rat["clean"])))
     if noise is not None:
         gap = abs(v["d_worst_case"])
-        out.append(T.SEED_NOISE.substitute(noise=f"{noise:.2f}", gap=f"{gap:.2f}",
+        out.append(T.SEED_NOISE.substitute(noise=f"{noise:.1f}", gap=f"{gap:.1f}",
                                            larger="larger" if gap > noise else "not larger"))
     else:
         out.append(T.NO_SECOND_SEED.substitute(dataset=DATASET_NAMES[dataset]))
@@ -292,7 +293,7 @@ def _signature_reading(rows: dict[str, dict[str, Any]], dataset: str) -> Optiona
         return None
     gaps = v["gaps"]
     text = T.SIGNATURE.substitute(dataset=DATASET_NAMES[dataset],
-                                  parts=", ".join(f"{LABELS[m]} {g:.2f}" for m, g in gaps.items()))
+                                  parts=", ".join(f"{LABELS[m]} {g:.1f}" for m, g in gaps.items()))
     if v["large"]:
         text += T.SIGNATURE_LARGE.substitute(limit=f"{LARGE_GAP:g}", methods=", ".join(LABELS[m] for m in v["large"]))
     if v["small"]:
@@ -305,8 +306,8 @@ def _signature_reading(rows: dict[str, dict[str, Any]], dataset: str) -> Optiona
                                                      train="train" if plural else "trains",
                                                      have="have" if plural else "has")
         if v["ars_share"]:
-            text += T.SIGNATURE_ARS_SHARE.substitute(share=v["ars_share"], ars_gap=f"{gaps['sat_ars']:.2f}",
-                                                     rat_gap=f"{gaps['rat']:.2f}")
+            text += T.SIGNATURE_ARS_SHARE.substitute(share=v["ars_share"], ars_gap=f"{gaps['sat_ars']:.1f}",
+                                                     rat_gap=f"{gaps['rat']:.1f}")
     elif v["kind"] == "no_soft_row":
         text += T.SIGNATURE_NO_SOFT
     return text.strip()
@@ -361,7 +362,7 @@ def reading(rows: dict[str, dict[str, Any]]) -> list[str]:
             settings=t4["settings"], low=fmt(t4["low"]["worst_case"]), low_name=t4["low"]["name"],
             best=fmt(t4["best"]["worst_case"]), best_name=t4["best"]["name"], default=fmt(rat["worst_case"]))
         if t4["above_noise"] is not None:
-            text += T.TABLE4_ABOVE_NOISE.substitute(noise=f"{noise:.2f}", above=", ".join(t4["above_noise"]) or "none")
+            text += T.TABLE4_ABOVE_NOISE.substitute(noise=f"{noise:.1f}", above=", ".join(t4["above_noise"]) or "none")
         text += T.TABLE4_PAPER
         if t4["every_gap_large"]:
             text += T.TABLE4_EVERY_GAP.substitute(limit=f"{LARGE_GAP:g}")
@@ -396,15 +397,20 @@ def reading(rows: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
-def commands_section(rows: dict[str, dict[str, Any]], train: bool = True) -> list[str]:
-    out = ["```bash"]
-    for run in reproduce.RUNS:
-        row = rows.get(run.name)
-        if row:
-            out += [f"# {run.name} (finished {row['finished_at']}, commit {row['git_commit'][:12]})",
-                    *([row["commands"]["train"]] if train else []), row["commands"]["evaluate"]]
-    out.append("```")
-    return out
+def commands_section(repro: dict[str, dict[str, Any]], study_rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the exact commands are (the rows' `commands`), with one example per runner."""
+    examples = []
+    rat = repro.get("mnist-rat")
+    if rat:
+        examples.append(("benchmarks/reproduce.py", "mnist-rat", "evaluate", rat["commands"]["evaluate"]))
+    name = next((n for n in (f"mnist-{study.CANDIDATE}-warm-seed0", *study_rows) if n in study_rows), None)
+    if name:
+        examples.append(("benchmarks/study.py", name, "train", study_rows[name]["commands"]["train"]))
+    lines = [T.COMMANDS, "", T.COMMANDS_WHERE]
+    for runner, run, which, command in examples:
+        lines += ["", T.COMMANDS_EXAMPLE.substitute(runner=runner, name=run, which=which), "", "```bash", command,
+                  "```"]
+    return lines + [""]
 
 
 def full_evaluation(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> Optional[str]:
@@ -426,9 +432,13 @@ def eval_budget_text(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> s
 
 
 def head_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]", results_rel: str) -> list[str]:
-    """The page's title and the paragraphs on scale, the headline number, budgets and the setting."""
-    return T.REPRODUCTION_HEAD.substitute(
-        results_rel=results_rel, eval_budget=eval_budget_text(groups),
+    """The page's title and the paragraphs on scale and the headline number."""
+    return T.REPRODUCTION_HEAD.substitute(results_rel=results_rel, eval_budget=eval_budget_text(groups)).split("\n")
+
+
+def setting_section() -> list[str]:
+    """Budgets, NAttack's budget, the warm-up and the shared training setting (after the tables)."""
+    return T.REPRODUCTION_SETTING.substitute(
         train_common=", ".join(f"`{a}`" for a in reproduce.TRAIN_COMMON)).split("\n")
 
 
@@ -486,12 +496,8 @@ def curves_section(rows: dict[str, dict[str, Any]]) -> list[str]:
               if run.name in rows and rows[run.name].get("train_curve")]
     if not curves:
         return []
-    width = max(len(r["train_curve"]) for _, r in curves)
-    lines = [T.CURVES, "", T.CURVES_NOTE, "",
-             "| run | " + " | ".join(str(i + 1) for i in range(width)) + " |", "|---|" + "---:|" * width]
-    for name, r in curves:
-        cells = [fmt(100 * c[1], 1) for c in r["train_curve"]] + [""] * (width - len(r["train_curve"]))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines = [T.CURVES, "", T.CURVES_NOTE, "", "| run | training accuracy (%) per Keras epoch |", "|---|---|"]
+    lines += [f"| {name} | {' '.join(f'{100 * c[1]:.0f}' for c in r['train_curve'])} |" for name, r in curves]
     return lines + [""]
 
 
@@ -513,8 +519,6 @@ def cost_section(preset: str, rows: dict[str, dict[str, Any]]) -> list[str]:
     cost = cost_table(rows)
     v = cost_values(rows)
     lines = [T.COST, "", T.COST_NOTE, ""]
-    if preset == "cpu":
-        lines += [*measured_cost()[1:], ""]
     if v and "ratio" in v:
         lines += [T.COST_FROM_RUNS.substitute(sat=f"{v['sat']:.0f}", rat=f"{v['rat']:.0f}",
                                               ratio=f"{v['ratio']:.2f}"), ""]
@@ -525,18 +529,77 @@ def cost_section(preset: str, rows: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+SUPERSEDED_BY = {"cpu-quick": "cpu"}   # preset -> the later budget that replaces it on the page
+
+
+def every_run_table(rows: dict[str, dict[str, Any]], pgd_steps: int) -> list[str]:
+    """One compact line per run of a budget: clean, PGD, worst case, their gap, cost, training curve."""
+    out = [f"| run | clean | PGD-{pgd_steps} | **worst case** | PGD − worst | s / 1k steps | vs SAT | train s "
+           "| eval s | training accuracy per epoch |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    sat = rows.get("mnist-sat", {}).get("seconds_per_1000_steps")
+    for run in reproduce.RUNS:
+        row = rows.get(run.name)
+        if row is None:
+            continue
+        pgd, cost = row["attacks"].get("pgd"), row.get("seconds_per_1000_steps")
+        rel = f"{cost / sat:.2f}x" if cost and sat and run.dataset == "mnist" else "–"
+        curve = " ".join(f"{100 * c[1]:.0f}" for c in row.get("train_curve") or [])
+        out.append(f"| {run.name} | {fmt(row['clean'], 1)} | {fmt(pgd, 1)} | **{fmt(row['worst_case'], 1)}** | "
+                   f"{fmt(None if pgd is None else pgd - row['worst_case'], 1)} | {fmt(cost, 0)} | {rel} | "
+                   f"{row['train_seconds']:.0f} | {row['eval_seconds']:.0f} | {curve} |")
+    return out
+
+
+def superseded_section(preset: str, rows: dict[str, dict[str, Any]], results_rel: str) -> list[str]:
+    names = [run.name for run in reproduce.RUNS if run.name in rows]
+    return [*T.SUPERSEDED.substitute(preset=preset, by=SUPERSEDED_BY[preset], runs=len(names),
+                                     names=", ".join(names), results_rel=results_rel).split("\n"), ""]
+
+
 def budget_section(preset: str, rows: dict[str, dict[str, Any]],
                    groups: "OrderedDict[str, dict[str, dict[str, Any]]]", first: Optional[str]) -> list[str]:
-    """One budget: facts, reading, tables; then curves, cost and commands (or, for a re-evaluation
-    of another budget's models, only the evaluation commands)."""
-    lines = [T.SECTION_HEADING.substitute(preset=preset), "", *budget_facts(preset, rows, groups),
-             "", "### Reading", "", *reading(rows), "", *tables_section(preset, rows, first)]
-    base = reevaluation_of(preset, groups)
-    if base:
-        return lines + [T.COMMANDS, "", T.COMMANDS_REEVAL.substitute(base=base), "",
-                        *commands_section(rows, train=False), ""]
-    return lines + [*curves_section(rows), *cost_section(preset, rows),
-                    T.COMMANDS, "", T.COMMANDS_NOTE, "", *commands_section(rows), ""]
+    """One budget: facts, reading, tables; then curves and cost (not for a re-evaluation of another
+    budget's models). A budget whose models a complete re-evaluation (the headline section) evaluated
+    again gets its facts, one compact table of every run (numbers, cost, training curve) and the cost
+    notes instead."""
+    full = full_evaluation(groups)
+    if full and reevaluation_of(full, groups) == preset:
+        return compact_budget_section(preset, rows, groups, full)
+    lines = [T.SECTION_HEADING.substitute(preset=preset), "", *budget_facts(preset, rows, groups), "",
+             "### Reading", "", *reading(rows), "", *tables_section(preset, rows, first)]
+    if reevaluation_of(preset, groups):
+        return lines
+    return lines + [*curves_section(rows), *cost_section(preset, rows)]
+
+
+def _same_training(rows: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> bool:
+    """Whether each run's budget in `rows` equals its budget in `other` but for the number of test images."""
+    def strip(budget):
+        return {**budget, "eval": {k: v for k, v in budget["eval"].items() if k != "eval_examples"}}
+    return all(name in other and strip(row["budget"]) == strip(other[name]["budget"]) for name, row in rows.items())
+
+
+def compact_budget_section(preset: str, rows: dict[str, dict[str, Any]],
+                           groups: "OrderedDict[str, dict[str, dict[str, Any]]]", full: str) -> list[str]:
+    """The published budget once the headline section re-evaluated its models: what differs, every run
+    in one table, the cost notes."""
+    e = next(iter(rows.values()))["budget"]["eval"]
+    facts = budget_facts(preset, rows, groups)
+    if _same_training(rows, groups[full]):
+        facts = [T.SECTION_SAME_BUDGET.substitute(full=full, eval_examples=f"{e['eval_examples']:,}"),
+                 *[f for f in facts if not f.startswith("- **Budget")]]
+    lines = [T.SECTION_HEADING.substitute(preset=preset), "", *facts, "",
+             T.EVERY_RUN.substitute(eval_examples=f"{e['eval_examples']:,}"), "", T.EVERY_RUN_NOTE, "",
+             *every_run_table(rows, e["pgd_steps"]), ""]
+    v = cost_values(rows)
+    lines += [T.COST, "", T.COST_NOTE, ""]
+    if v and "ratio" in v:
+        lines += [T.COST_FROM_RUNS.substitute(sat=f"{v['sat']:.0f}", rat=f"{v['rat']:.0f}", ratio=f"{v['ratio']:.2f}"),
+                  ""]
+    if v:
+        lines += [T.TARGET_COST.substitute(epochs=f"{v['target_epochs']:g}", steps=f"{v['target_steps']:,.0f}",
+                                           minutes=f"{v['target_minutes']:.0f}"), ""]
+    return lines
 
 
 def tail_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> list[str]:
@@ -546,14 +609,22 @@ def tail_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> list[
             *T.CONTINUING.split("\n")]
 
 
-def render(rows_all: list[dict[str, Any]], results_rel: str) -> str:
+def render(rows_all: list[dict[str, Any]], results_rel: str,
+           study_rows: Optional[list[dict[str, Any]]] = None) -> str:
+    """The reproduction's part of the page: head, one section per budget, commands, the tail."""
     groups = group_rows(rows_all)
     lines = head_section(groups, results_rel)
     if not groups:
         lines += [T.NO_RUN_YET, ""]
     first = next(iter(groups), None)
     for preset, rows in groups.items():
-        lines += budget_section(preset, rows, groups, first)
+        if SUPERSEDED_BY.get(preset) in groups:
+            lines += superseded_section(preset, rows, results_rel)
+        else:
+            lines += budget_section(preset, rows, groups, first)
+    lines += setting_section()
+    if groups:
+        lines += commands_section(groups[first], {r["name"]: r for r in study_rows or []})
     return "\n".join(lines + tail_section(groups))
 
 
@@ -687,7 +758,8 @@ def figures_section(payload: dict[str, Any]) -> list[str]:
             lines.append(f"| {label} | " + " | ".join(fmt(100 * curve[x], 1) if x in curve else "–"
                                                       for x in xs) + " |")
     lines += ["", T.FIGURES_READING, "", *figures_reading(models)]
-    lines += ["", "Commands:", "", "```bash", *[models[m]["command"] for m in labels], "```", ""]
+    lines += ["", T.FIGURES_COMMANDS.substitute(label=labels[0]), "", "```bash", models[labels[0]]["command"], "```",
+              ""]
     return lines
 
 
@@ -800,11 +872,10 @@ def study_head(results_rel: str) -> list[str]:
     mnist = budget_text({"epochs": study.BUDGETS["mnist"]["mnist_epochs"],
                          "max_train_examples": study.BUDGETS["mnist"]["max_train_examples"], "eval": evaluation},
                         "MNIST")
-    cifar = budget_text(reproduce.for_dataset(reproduce.PRESETS["cpu"], "cifar10") | {
-        "epochs": study.BUDGETS["cifar10"]["cifar_epochs"], "eval": evaluation}, "CIFAR-10")
     bars = " / ".join(f"{v:.0f}% ({DATASET_NAMES[d]})" for d, v in TRAINED_CLEAN.items())
+    cifar_epochs = f"{study.BUDGETS['cifar10']['cifar_epochs']:g}"
     return T.STUDY_HEAD.substitute(results_rel=results_rel, warmup=study.WARMUP, mnist_budget=mnist,
-                                   cifar_budget=cifar, trained_bars=bars).split("\n")
+                                   cifar_epochs=cifar_epochs, trained_bars=bars).split("\n")
 
 
 def study_summary_table(summary: "OrderedDict[str, dict[str, Any]]", dataset: str) -> list[str]:
@@ -839,22 +910,23 @@ def study_verdicts(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
     return lines
 
 
+STUDY_RUN_ATTACKS = ("pgd", "apgd_t", "square")   # the study's every-run columns (the rows hold every attack)
+
+
 def study_runs_table(rows: dict[str, dict[str, Any]], dataset: str) -> list[str]:
-    lines = [T.STUDY_EVERY_RUN, "",
-             "| run | clean | FGSM | PGD-20 | CW-inf | APGD-CE | APGD-T | Square | NAttack | **worst** "
-             "| train s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for run in study.RUNS:
-        row = rows.get(run.name)
-        if row is None or run.dataset != dataset:
-            continue
-        a = row["attacks"]
-        lines.append(f"| {run.name} | {fmt(row['clean'])} | " + " | ".join(fmt(a.get(k)) for k, _ in ATTACK_COLUMNS) +
-                     f" | **{fmt(row['worst_case'])}** | {row['train_seconds']:.0f} |")
-    curves = [(run.name, rows[run.name]["train_curve"]) for run in study.RUNS
-              if run.dataset == dataset and rows.get(run.name, {}).get("train_curve")]
-    if curves:
-        lines += ["", T.STUDY_CURVES_NOTE, "", "| run | training accuracy per Keras epoch |", "|---|---|"]
-        lines += [f"| {name} | {' '.join(f'{100 * c[1]:.0f}' for c in curve)} |" for name, curve in curves]
+    """One line per run: clean, every attack, the worst case and the training curve (whole percent)."""
+    runs = [run for run in study.RUNS if run.dataset == dataset and run.name in rows]
+    keys = [k for k in STUDY_RUN_ATTACKS if any(k in rows[run.name]["attacks"] for run in runs)]
+    titles = dict(ATTACK_COLUMNS)
+    lines = [T.STUDY_EVERY_RUN, "", T.STUDY_CURVES_NOTE, "",
+             "| run | clean | " + " | ".join(titles[k].format(pgd=study.EVAL["pgd_steps"]) for k in keys) +
+             " | **worst** | training accuracy per Keras epoch |", "|---|" + "---:|" * (len(keys) + 2) + "---|"]
+    for run in runs:
+        row = rows[run.name]
+        curve = " ".join(f"{100 * c[1]:.0f}" for c in row.get("train_curve") or [])
+        lines.append(f"| {run.name} | {fmt(row['clean'], 1)} | " +
+                     " | ".join(fmt(row["attacks"].get(k), 1) for k in keys) +
+                     f" | **{fmt(row['worst_case'], 1)}** | {curve} |")
     return lines
 
 
@@ -886,13 +958,8 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
     for dataset in ("mnist", "cifar10"):
         lines += study_dataset_section(rows, dataset)
     lines += [*T.PROTOTYPE_HEAD.split("\n"), "| method | seeds | clean | worst case |", "|---|---|---|---|",
-              *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in PROTOTYPE], "", T.STUDY_COMMANDS, "", "```bash"]
-    for run in study.RUNS:
-        row = rows.get(run.name)
-        if row:
-            lines += [f"# {run.name} (finished {row['finished_at']}, commit {row['git_commit'][:12]})",
-                      row["commands"]["train"], row["commands"]["evaluate"]]
-    return lines + ["```", "", T.STUDY_CONTINUE, ""]
+              *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in PROTOTYPE], ""]
+    return lines + [T.STUDY_CONTINUE, ""]
 
 
 README_BEGIN = "<!-- results:begin (generated by benchmarks/make_results.py; do not edit) -->"
@@ -996,17 +1063,18 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="README whose results table (between its markers) is regenerated; '' to skip")
     args = parser.parse_args(argv)
     rows = reproduce.read_rows(args.results)
-    text = render(rows, os.path.relpath(args.results, REPO))
+    study_rows = reproduce.read_rows(args.study_results)
+    text = render(rows, os.path.relpath(args.results, REPO), study_rows)
     if os.path.exists(args.figures):
         with open(args.figures, encoding="utf-8") as f:
             text += "\n" + "\n".join(figures_section(json.load(f)))
-    text += "\n" + "\n".join(study_section(reproduce.read_rows(args.study_results),
+    text += "\n" + "\n".join(study_section(study_rows,
                                             os.path.relpath(args.study_results, REPO)))
     from rat_tf.files import atomic_write_text  # noqa: PLC0415  (imports TensorFlow: only here)
     atomic_write_text(args.out, text)
     print(f"wrote {args.out} from {len(rows)} row(s)")
     if args.readme:
-        block = readme_block(rows, reproduce.read_rows(args.study_results))
+        block = readme_block(rows, study_rows)
         if update_readme(args.readme, block):
             print(f"updated the results table in {args.readme}")
         else:

@@ -315,7 +315,16 @@ def test_a_complete_1000_image_reevaluation_is_the_headline_section():
     reeval = page[first:second]
     assert T.SECTION_MODELS.substitute(base="cpu") in reeval
     assert T.CURVES not in reeval and "python train_main.py" not in reeval
-    assert T.CURVES in page[second:] and T.EVAL_BUDGET_FULL.substitute(preset=label) in page
+    assert T.EVAL_BUDGET_FULL.substitute(preset=label) in page
+    # The published budget's section is compact now: one table of every run at 500 images, with its
+    # cost and training curve; the commands are listed once (the rows hold them), not per run.
+    published = page[second:page.index("## Setting")]
+    assert T.EVERY_RUN.substitute(eval_examples="500") in published and T.CURVES not in published
+    cpu_sat = {r["name"]: r for r in cpu}["mnist-sat"]
+    curve = " ".join(f"{100 * c[1]:.0f}" for c in cpu_sat["train_curve"])
+    assert (f"| mnist-sat | {cpu_sat['clean']:.1f} | {cpu_sat['attacks']['pgd']:.1f} | "
+            f"**{cpu_sat['worst_case']:.1f}** |") in published and f"| {curve} |" in published
+    assert "(finished " not in page and page.count("python evaluate_main.py") == 1
     assert T.NOT_COVERED_FULL_EVAL not in page
     sat = {r["name"]: r for r in rows if r["preset"] == label}["mnist-sat"]
     block = "\n".join(make_results.readme_block(rows, []))
@@ -329,12 +338,19 @@ def test_an_older_budget_shows_only_the_tables_it_has_runs_for():
     path = os.path.join(reproduce.REPO, "benchmarks", "results", "reproduce.jsonl")
     with open(path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
+    quick_rows = [r for r in rows if r["preset"] == "cpu-quick"]
     rows = [r for r in rows if r["preset"] in ("cpu", "cpu-quick") and r["name"] != "cifar10-sat"]
-    # Only MNIST rows: the published budget still lists CIFAR-10 ("not yet run"), the older one not.
+    # Only MNIST rows: the published budget still lists CIFAR-10 ("not yet run").
     page = make_results.render(rows, "reproduce.jsonl")
-    cpu, quick = page.split("## Budget `--preset=cpu-quick`")
-    assert "### Table 1 analogue: CIFAR-10" in cpu and "### Table 1 analogue: CIFAR-10" not in quick.split("\n## ")[0]
-    assert "### Table 1 analogue: MNIST" in quick
+    cpu, quick = page.split("## Budget `--preset=cpu-quick` (superseded)")
+    assert "### Table 1 analogue: CIFAR-10" in cpu and "| SAT | not yet run |" in cpu
+    # The cpu-quick budget, superseded by cpu, is one line naming its runs, no tables.
+    quick = quick.split("\n## ")[0]
+    assert "### " not in quick and all(r["name"] in quick for r in quick_rows)
+    assert f"{len(quick_rows)} run(s)" in quick
+    # On its own (nothing supersedes it) it keeps its tables.
+    alone = make_results.render(quick_rows, "reproduce.jsonl")
+    assert "## Budget `--preset=cpu-quick`\n" in alone and "### Table 1 analogue: MNIST" in alone
 
 
 def reading_row(name, method, clean, worst, pgd, checks=()):
@@ -379,4 +395,5 @@ def test_cifar_study_section_judges_training_by_its_own_bar_and_only_its_configs
     cifar = text[text.index("## CIFAR-10"):]
     assert "rat-warm" not in cifar.split("### Every run")[0]
     assert "- **rat-e0.5-s0 vs sat**" in cifar and "- **rat-e0.5-s0 vs rat**" in cifar
-    assert "per Keras epoch" in cifar and "| cifar10-sat-seed0 | 16 21 |" in cifar
+    line = next(x for x in cifar.splitlines() if x.startswith("| cifar10-sat-seed0 |"))
+    assert "per Keras epoch" in cifar and line.endswith("| **18.6** | 16 21 |")
