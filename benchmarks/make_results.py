@@ -58,8 +58,15 @@ PAPER_MINUTES_PER_1000 = {"sat": 41.88, "rat": 47.95}
 
 LABELS = {"st": "ST", "sat": "SAT", "sat_ars": "SAT+ARS", "rat": "RAT", "trades": "TRADES",
           "avmixup": "AVmixup", "adt": "ADT"}
-ATTACK_COLUMNS = [("fgsm", "FGSM"), ("pgd", "PGD-{pgd}"), ("cw", "CW-inf"), ("apgd_ce", "APGD-CE"),
-                  ("apgd_t", "APGD-T"), ("square", "Square"), ("nattack", "NAttack")]
+# The report titles of rat_tf.evaluation.suite.REGISTRY (a test keeps them equal; importing the
+# registry here would import TensorFlow, seconds for a page of tables), plus AutoAttack's own key.
+ATTACK_TITLES = OrderedDict([("fgsm", "FGSM"), ("pgd", "PGD"), ("cw", "CW-inf"), ("apgd_ce", "APGD-CE"),
+                             ("apgd_t", "APGD-T"), ("fab_t", "FAB-T"), ("square", "Square"), ("nattack", "NAttack"),
+                             ("autoattack", "AutoAttack")])
+# (key, column title); PGD's title gets its number of steps.
+ATTACK_COLUMNS = [(k, "PGD-{pgd}" if k == "pgd" else title) for k, title in ATTACK_TITLES.items()]
+AUTOATTACK_PRESET = "cpu-autoattack"   # AutoAttack's standard version plus FGSM, PGD-20, CW-inf (reproduce.py)
+CASCADE = ("apgd_ce", "apgd_t", "fab_t", "square")   # AutoAttack's attacks, in cascade order
 NOT_RUN = "not yet run"
 LARGE_GAP = 10.0   # PGD-CE minus worst case, points, above which PGD-CE overstates robustness
 
@@ -84,13 +91,16 @@ def budget_values(budget: dict[str, Any], dataset: str) -> dict[str, Any]:
                    if warmup else ""),
         "eval_examples": f"{e['eval_examples']:,}", "pgd_steps": e["pgd_steps"], "cw_steps": e["cw_steps"],
         "apgd_steps": e["apgd_steps"], "apgd_targets": e["apgd_targets"],
-        "square_queries": f"{e['square_queries']:,}", "nattack_iterations": e["nattack_iterations"],
-        "nattack_population": e["nattack_population"], "nattack_examples": f"{e['nattack_examples']:,}",
+        "square_queries": f"{e['square_queries']:,}", "nattack_iterations": e.get("nattack_iterations"),
+        "nattack_population": e.get("nattack_population"), "nattack_examples": f"{e.get('nattack_examples', 0):,}",
+        "fab_steps": e.get("fab_steps"), "fab_targets": e.get("fab_targets"),
     }
 
 
 def budget_text(budget: dict[str, Any], dataset: str) -> str:
-    return T.BUDGET.substitute(budget_values(budget, dataset))
+    """A budget in words; one with FAB-T's budget is AutoAttack's standard version (plus FGSM, PGD, CW-inf)."""
+    template = T.BUDGET_AUTOATTACK if "fab_steps" in budget["eval"] else T.BUDGET
+    return template.substitute(budget_values(budget, dataset))
 
 
 PRESET_ORDER = ["issue", "cpu", "cpu-quick"]   # largest budget first
@@ -122,13 +132,19 @@ def reevaluation_of(label: str, groups: "OrderedDict[str, dict[str, dict[str, An
     return base if same else None
 
 
-def attack_header(pgd_steps: int) -> list[str]:
-    return [label.format(pgd=pgd_steps) for _, label in ATTACK_COLUMNS]
+def attack_keys(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The ATTACK_COLUMNS keys that at least one of `rows` has, in column order."""
+    return [k for k, _ in ATTACK_COLUMNS if any(k in r.get("attacks", {}) for r in rows.values())]
+
+
+def attack_header(pgd_steps: int, keys: Optional[list[str]] = None) -> list[str]:
+    return [label.format(pgd=pgd_steps) for k, label in ATTACK_COLUMNS if keys is None or k in keys]
 
 
 def table1(rows: dict[str, dict[str, Any]], dataset: str, pgd_steps: int) -> list[str]:
     runs = [r for r in reproduce.RUNS if f"table1-{dataset}" in r.tables]
-    head = ["model", "Clean", *attack_header(pgd_steps), "**Worst case**", "PGD − worst", "train s", "eval s"]
+    keys = attack_keys(rows)
+    head = ["model", "Clean", *attack_header(pgd_steps, keys), "**Worst case**", "PGD − worst", "train s", "eval s"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for run in runs:
         row = rows.get(run.name)
@@ -137,7 +153,7 @@ def table1(rows: dict[str, dict[str, Any]], dataset: str, pgd_steps: int) -> lis
             out.append(f"| {label} | {NOT_RUN} |" + " |" * (len(head) - 2))
             continue
         a = row["attacks"]
-        cells = [fmt(row["clean"]), *[fmt(a.get(k)) for k, _ in ATTACK_COLUMNS], f"**{fmt(row['worst_case'])}**",
+        cells = [fmt(row["clean"]), *[fmt(a.get(k)) for k in keys], f"**{fmt(row['worst_case'])}**",
                  fmt(a["pgd"] - row["worst_case"]) if "pgd" in a else "–", f"{row['train_seconds']:.0f}",
                  f"{row['eval_seconds']:.0f}"]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -431,9 +447,12 @@ def eval_budget_text(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> s
     return T.EVAL_BUDGET_FULL.substitute(preset=full) if full else T.EVAL_BUDGET_PARTIAL
 
 
-def head_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]", results_rel: str) -> list[str]:
+def head_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]", results_rel: str,
+                 autoattack: Optional[dict[str, dict[str, Any]]] = None) -> list[str]:
     """The page's title and the paragraphs on scale and the headline number."""
-    return T.REPRODUCTION_HEAD.substitute(results_rel=results_rel, eval_budget=eval_budget_text(groups)).split("\n")
+    note = (T.EVAL_BUDGET_AUTOATTACK.substitute(preset=AUTOATTACK_PRESET, runs=len(autoattack)) if autoattack else "")
+    return T.REPRODUCTION_HEAD.substitute(results_rel=results_rel,
+                                          eval_budget=note + eval_budget_text(groups)).split("\n")
 
 
 def setting_section() -> list[str]:
@@ -609,11 +628,89 @@ def tail_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> list[
             *T.CONTINUING.split("\n")]
 
 
+def _run_label(run: "reproduce.Run") -> str:
+    """The method's label, with the seed and the overrides of a run that is not the method's default."""
+    extra = [f"seed {run.seed}"] if run.seed else []
+    extra += [f"{k} {v}" for k, v in run.overrides]
+    return LABELS[run.method] + (f" ({', '.join(extra)})" if extra else "")
+
+
+def autoattack_table(rows: dict[str, dict[str, Any]], dataset: str) -> list[str]:
+    """One line per run of `dataset` evaluated with AutoAttack's standard version (see AUTOATTACK_INTRO)."""
+    runs = [run for run in reproduce.RUNS if run.dataset == dataset and run.name in rows]
+    if not runs:
+        return []
+    pgd_steps = rows[runs[0].name]["budget"]["eval"]["pgd_steps"]
+    out = [f"| method | clean | FGSM | PGD-{pgd_steps} | CW-inf | AutoAttack | **worst case** | cascade |",
+           "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for run in runs:
+        row = rows[run.name]
+        a = row["attacks"]
+        cascade = " / ".join(fmt(a.get(k)) for k in CASCADE)
+        out.append(f"| {_run_label(run)} | {fmt(row['clean'])} | {fmt(a.get('fgsm'))} | {fmt(a.get('pgd'))} | "
+                   f"{fmt(a.get('cw'))} | {fmt(a.get('autoattack'))} | **{fmt(row['worst_case'])}** | {cascade} |")
+    return out
+
+
+def autoattack_values(rows: dict[str, dict[str, Any]], dataset: str) -> Optional[dict[str, Any]]:
+    """RAT minus SAT (seed 0) under AutoAttack, in the worst case and clean; PGD minus AutoAttack of each."""
+    sat, rat = rows.get(f"{dataset}-sat"), rows.get(f"{dataset}-rat")
+    if not (sat and rat and "autoattack" in sat["attacks"] and "autoattack" in rat["attacks"]):
+        return None
+    def gap(r):
+        return r["attacks"]["pgd"] - r["attacks"]["autoattack"] if "pgd" in r["attacks"] else None
+    return {"sat": sat, "rat": rat, "d_aa": rat["attacks"]["autoattack"] - sat["attacks"]["autoattack"],
+            "d_worst": rat["worst_case"] - sat["worst_case"], "d_clean": rat["clean"] - sat["clean"],
+            "sat_gap": gap(sat), "rat_gap": gap(rat)}
+
+
+def autoattack_section(rows: dict[str, dict[str, Any]],
+                       groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> list[str]:
+    """The models evaluated with AutoAttack's standard version: budget, a table per dataset, a reading."""
+    cpu = groups.get("cpu", {})
+    same = all(cpu.get(name, {}).get("train_id") == r.get("train_id") for name, r in rows.items())
+    budgets = OrderedDict()
+    for run in reproduce.RUNS:
+        if run.name in rows:
+            budgets.setdefault(run.dataset, rows[run.name]["budget"])
+    any_row = next(iter(rows.values()))
+    lines = [T.AUTOATTACK_HEADING, "", T.AUTOATTACK_INTRO.substitute(
+        preset=AUTOATTACK_PRESET, same=T.AUTOATTACK_SAME if same else T.AUTOATTACK_OTHER), "",
+        *[T.SECTION_BUDGET.substitute(dataset=d, budget=budget_text(b, d)) for d, b in budgets.items()],
+        T.SECTION_HARDWARE.substitute(hardware=any_row["hardware"]),
+        T.SECTION_CODE.substitute(commits=", ".join(sorted({r["git_commit"][:12] for r in rows.values()})),
+                                  first=min(r["finished_at"] for r in rows.values()),
+                                  last=max(r["finished_at"] for r in rows.values())), ""]
+    reading_lines = []
+    for dataset, name in DATASET_NAMES.items():
+        table = autoattack_table(rows, dataset)
+        if not table:
+            continue
+        epsilon = reproduce.DATASETS[dataset]["epsilon"]
+        lines += [T.AUTOATTACK_TABLE.substitute(dataset=name, epsilon=epsilon), "", *table, ""]
+        v = autoattack_values(rows, dataset)
+        if v:
+            sat, rat = v["sat"], v["rat"]
+            reading_lines.append(T.AUTOATTACK_READING.substitute(
+                dataset=name, rat_aa=fmt(rat["attacks"]["autoattack"]), sat_aa=fmt(sat["attacks"]["autoattack"]),
+                d_aa=f"{v['d_aa']:+.1f}", rat_worst=fmt(rat["worst_case"]), sat_worst=fmt(sat["worst_case"]),
+                d_worst=f"{v['d_worst']:+.1f}", rat_clean=fmt(rat["clean"]), sat_clean=fmt(sat["clean"]),
+                d_clean=f"{v['d_clean']:+.1f}", pgd_steps=rat["budget"]["eval"]["pgd_steps"],
+                rat_gap=fmt(v["rat_gap"]), sat_gap=fmt(v["sat_gap"])))
+    if reading_lines:
+        lines += ["### Reading", "", *reading_lines, ""]
+    return lines
+
+
 def render(rows_all: list[dict[str, Any]], results_rel: str,
            study_rows: Optional[list[dict[str, Any]]] = None) -> str:
-    """The reproduction's part of the page: head, one section per budget, commands, the tail."""
+    """The reproduction's part of the page: head, AutoAttack's standard version (if any row has it), one
+    section per budget, commands, the tail."""
     groups = group_rows(rows_all)
-    lines = head_section(groups, results_rel)
+    autoattack = groups.pop(AUTOATTACK_PRESET, None)
+    lines = head_section(groups, results_rel, autoattack)
+    if autoattack:
+        lines += autoattack_section(autoattack, groups)
     if not groups:
         lines += [T.NO_RUN_YET, ""]
     first = next(iter(groups), None)
@@ -967,8 +1064,9 @@ README_END = "<!-- results:end -->"
 
 
 def readme_tables(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, Any]]):
-    """label -> rows of the README table (published budget, MNIST, the study's extra seeds joined),
-    and label -> rows of the same models evaluated on 1,000 test images (the reproduction's seeds)."""
+    """label -> rows of the published budget (MNIST, the study's extra seeds joined), label -> rows of
+    the same models evaluated on 1,000 test images (the reproduction's seeds), and label -> rows of
+    AutoAttack's standard version (`AUTOATTACK_PRESET`)."""
     groups = group_rows(repro_rows)
     cpu = groups.get("cpu", {})
     table: "OrderedDict[str, list[dict[str, Any]]]" = OrderedDict()
@@ -992,49 +1090,79 @@ def readme_tables(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, A
                  and r.dataset == "mnist"]
     if candidate:
         table[T.README_CANDIDATE] = candidate
-    full = groups.get(full_evaluation(groups) or "", {})
-    big: "OrderedDict[str, list[dict[str, Any]]]" = OrderedDict()
-    for run in reproduce.RUNS:
-        if run.name in full and run.dataset == "mnist" and not run.overrides:
-            big.setdefault(LABELS[run.method], []).append(full[run.name])
-    return table, big
+
+    def by_label(group):
+        out: "OrderedDict[str, list[dict[str, Any]]]" = OrderedDict()
+        for run in reproduce.RUNS:
+            if run.name in group and run.dataset == "mnist" and not run.overrides:
+                out.setdefault(LABELS[run.method], []).append(group[run.name])
+        return out
+    aa = groups.pop(AUTOATTACK_PRESET, {})
+    return table, by_label(groups.get(full_evaluation(groups) or "", {})), by_label(aa)
 
 
-def readme_comparison(table: "OrderedDict[str, list[dict[str, Any]]]") -> Optional[dict[str, float]]:
-    """RAT minus SAT (means over seeds, points) under PGD-20 and in the worst case, if both have rows."""
-    if "SAT" not in table or "RAT" not in table:
+def readme_entries(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, Any]]
+                   ) -> "OrderedDict[str, dict[str, Any]]":
+    """label -> {rows, over, images}: each method's largest evaluation, AutoAttack's standard version
+    first, then the 1,000-image re-evaluation, then the published budget (over: "autoattack" or "suite")."""
+    table, big, aa = readme_tables(repro_rows, study_rows)
+    out: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
+    for label, rows in table.items():
+        chosen, over = ((aa[label], "autoattack") if label in aa else (big[label], "suite") if label in big
+                        else (rows, "suite"))
+        out[label] = {"rows": chosen, "over": over,
+                      "images": min(r["budget"]["eval"]["eval_examples"] if "budget" in r else r["num_examples"]
+                                    for r in chosen)}
+    return out
+
+
+def readme_comparison(entries: "OrderedDict[str, dict[str, Any]]") -> Optional[dict[str, Any]]:
+    """RAT minus SAT (means over seeds, points) in the worst case and under AutoAttack, when both show
+    the same evaluation; None otherwise."""
+    sat, rat = entries.get("SAT"), entries.get("RAT")
+    if not (sat and rat) or (sat["over"], sat["images"]) != (rat["over"], rat["images"]):
         return None
 
-    def mean(label, key):
-        return _stats([r[key] if key != "pgd" else r["attacks"]["pgd"] for r in table[label]])[0]
-    return {"pgd": mean("RAT", "pgd") - mean("SAT", "pgd"),
-            "worst_case": mean("RAT", "worst_case") - mean("SAT", "worst_case")}
+    def mean(entry, key):
+        values = [r["worst_case"] if key == "worst_case" else r["attacks"].get(key) for r in entry["rows"]]
+        return _stats(values)[0] if values and None not in values else None
+    sat_aa, rat_aa = mean(sat, "autoattack"), mean(rat, "autoattack")
+    aa = rat_aa - sat_aa if sat["over"] == "autoattack" and None not in (sat_aa, rat_aa) else None
+    return {"worst_case": mean(rat, "worst_case") - mean(sat, "worst_case"), "autoattack": aa,
+            "over": T.README_OVER[sat["over"]].substitute(images=f"{sat['images']:,}")}
+
+
+def _direction(value: float) -> str:
+    return "above" if value > 0 else "below"
 
 
 def readme_block(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, Any]]) -> list[str]:
-    """The README's short results table: MNIST at the published budget, mean over the seeds run."""
-    table, big = readme_tables(repro_rows, study_rows)
-    if not table:
+    """The README's results table: MNIST, each method at its largest evaluation, mean over the seeds run."""
+    entries = readme_entries(repro_rows, study_rows)
+    if not entries:
         return [T.README_NO_RESULT]
-    any_row = next(iter(table.values()))[0]
+    any_row = next(iter(entries.values()))["rows"][0]
+    aa_budget = reproduce.PRESETS[AUTOATTACK_PRESET]
     out = [T.README_INTRO.substitute(train_steps=f"{any_row['train_steps']:,}",
-                                     num_examples=f"{any_row['num_examples']:,}",
-                                     full_note=T.README_FULL_NOTE if big else ""), "",
-           "| method | seeds | clean | PGD-20 (CE) | **worst case** |" + (" worst case, 1,000 images (seeds) |"
-                                                                           if big else ""),
-           "|---|---:|---:|---:|---:|" + ("---:|" if big else "")]
-    for label, rows in table.items():
-        extra = ""
-        if big:
-            extra = (f" {_mean_sd([r['worst_case'] for r in big[label]])} ({len(big[label])}) |" if label in big
-                     else " – |")
-        out.append(f"| {label} | {len(rows)} | {_mean_sd([r['clean'] for r in rows])} | "
-                   f"{_mean_sd([r['attacks'].get('pgd', float('nan')) for r in rows])} | "
-                   f"**{_mean_sd([r['worst_case'] for r in rows])}** |" + extra)
-    d = readme_comparison(table)
+                                     aa_budget=T.README_AA_BUDGET.substitute(
+                                         apgd_steps=aa_budget["apgd_steps"], apgd_targets=aa_budget["apgd_targets"],
+                                         square_queries=f"{aa_budget['square_queries']:,}"),
+                                     suite_budget=T.README_SUITE_BUDGET.substitute(
+                                         {k: f"{v:,}" for k, v in reproduce.CPU_EVAL.items()})), "",
+           "| method | seeds | clean | AutoAttack, 1,000 images | **worst case** | worst case over |",
+           "|---|---:|---:|---:|---:|---|"]
+    for label, e in entries.items():
+        rows = e["rows"]
+        aa = [r["attacks"]["autoattack"] for r in rows if "autoattack" in r["attacks"]]
+        aa_cell = _mean_sd(aa) if e["over"] == "autoattack" and len(aa) == len(rows) else "–"
+        over = T.README_OVER[e["over"]].substitute(images=f"{e['images']:,}")
+        out.append(f"| {label} | {len(rows)} | {_mean_sd([r['clean'] for r in rows])} | {aa_cell} | "
+                   f"**{_mean_sd([r['worst_case'] for r in rows])}** | {over} |")
+    d = readme_comparison(entries)
     sentence = "" if d is None else T.README_COMPARISON.substitute(
-        pgd=f"{abs(d['pgd']):.1f}", pgd_direction="above" if d["pgd"] > 0 else "below",
-        worst=f"{abs(d['worst_case']):.1f}", worst_direction="above" if d["worst_case"] > 0 else "below")
+        worst=f"{abs(d['worst_case']):.1f}", worst_direction=_direction(d["worst_case"]), over=d["over"],
+        aa="" if d["autoattack"] is None else T.README_COMPARISON_AA.substitute(
+            aa=f"{abs(d['autoattack']):.1f}", aa_direction=_direction(d["autoattack"])))
     return out + ["", sentence + T.README_DETAILS]
 
 

@@ -17,6 +17,12 @@ BUDGET = T("training $epochs epoch(s) over $subset of $dataset (batch 128)$warmu
            "iterations, APGD-T $apgd_steps iterations x $apgd_targets target classes, Square $square_queries "
            "queries, NAttack $nattack_iterations iterations x population $nattack_population on the first "
            "$nattack_examples of them")
+BUDGET_AUTOATTACK = T("training $epochs epoch(s) over $subset of $dataset (batch 128)$warmup; evaluation on the "
+                      "first $eval_examples test images: AutoAttack's standard version (APGD-CE $apgd_steps "
+                      "iterations, APGD-T $apgd_steps iterations x $apgd_targets target classes, FAB-T $fab_steps "
+                      "iterations x $fab_targets target classes, Square $square_queries queries, as a cascade: each "
+                      "attack only on the points still robust after the previous ones) plus FGSM, PGD-$pgd_steps "
+                      "and CW-inf $cw_steps steps")
 BUDGET_SUBSET = T("the first $max_train_examples training images")
 BUDGET_ALL_IMAGES = "all training images"
 BUDGET_WARMUP = T(", epsilon ramped linearly from 0 over the first $warmup_text (`--epsilon_warmup=$warmup`)")
@@ -76,6 +82,9 @@ EVAL_BUDGET_FULL = T("The models were evaluated on 500 test images, then on the 
                      "target; `python benchmarks/reproduce.py --eval_examples=1000`, no retraining). The 1,000-image "
                      "section (`--preset=$preset`) holds the headline numbers; the 500-image section keeps the "
                      "500-image numbers, training curves and timings. The study beyond the paper uses 500 images.")
+EVAL_BUDGET_AUTOATTACK = T("The section `$preset` evaluates $runs of the models of `--preset=cpu` again with "
+                           "AutoAttack's standard version on 1,000 test images; where it has a row, its numbers "
+                           "are the headline. ")
 EVAL_BUDGET_PARTIAL = ("The reproduction's target is at least 1,000 test images; 500 is what the evaluation time "
                        "allowed next to the training runs (about 4 minutes per model with the suite below). "
                        "`python benchmarks/reproduce.py --eval_examples=1000` re-evaluates the trained models on "
@@ -86,6 +95,18 @@ EVAL_BUDGET_PARTIAL = ("The reproduction's target is at least 1,000 test images;
 # The reproduction: one section per budget.
 
 SECTION_HEADING = T("## Budget `--preset=$preset`")
+AUTOATTACK_HEADING = "## AutoAttack's standard version, 1,000 test images"
+AUTOATTACK_INTRO = T("`python benchmarks/reproduce.py --preset=$preset`: the models of `--preset=cpu` $same evaluated "
+                     "with `--attacks=default`, AutoAttack's standard version plus FGSM, PGD-20 and CW-inf; the "
+                     "worst case is per example over all of them, AutoAttack included. Accuracy %. `cascade`: the "
+                     "robust accuracy after each AutoAttack stage (APGD-CE / APGD-T / FAB-T / Square); the last is "
+                     "AutoAttack's.")
+AUTOATTACK_SAME = "(same training ids),"
+AUTOATTACK_OTHER = "(some trained again: their training ids differ),"
+AUTOATTACK_TABLE = T("### $dataset (eps $epsilon)")
+AUTOATTACK_READING = T("- **$dataset, RAT vs SAT.** AutoAttack $rat_aa vs $sat_aa ($d_aa), worst case $rat_worst vs "
+                       "$sat_worst ($d_worst), clean $rat_clean vs $sat_clean ($d_clean). PGD-$pgd_steps minus "
+                       "AutoAttack: RAT $rat_gap, SAT $sat_gap points.")
 SECTION_BUDGET = T("- **Budget, $dataset:** $budget.")
 SECTION_HARDWARE = T("- **Hardware:** $hardware.")
 SECTION_CODE = T("- **Code:** commit(s) $commits; finished $first to $last.")
@@ -322,15 +343,21 @@ STUDY_CONTINUE = ("Continue with `python benchmarks/study.py` (it skips finished
 # The README block.
 
 README_INTRO = T("MNIST, eps 0.3, small CNN, $train_steps training steps of 128 with a one-epoch epsilon warm-up "
-                 "(`benchmarks/reproduce.py`, 2 CPU cores); accuracy % on the first $num_examples test images, "
-                 "mean ± standard deviation over the seeds run. The worst case is per example over FGSM, PGD-20, "
-                 "CW-inf, APGD-CE, APGD-T, Square and NAttack.$full_note")
-README_FULL_NOTE = " The last column is the worst case of the reproduction's own seeds on the first 1,000 test images."
+                 "(`benchmarks/reproduce.py`, 2 CPU cores); accuracy %, mean ± standard deviation over the seeds "
+                 "run. Every robustness number here is either AutoAttack's standard version (APGD-CE, APGD-T, "
+                 "FAB-T, Square as a cascade; $aa_budget) or a per-example worst case over an attack suite, named "
+                 "in the last column: **AA+** is AutoAttack plus FGSM, PGD-20 and CW-inf; **suite** is FGSM, "
+                 "PGD-20, CW-inf, APGD-CE, APGD-T, Square and NAttack at reduced budgets ($suite_budget). PGD on "
+                 "cross-entropy alone is not shown: it flatters the soft-label methods (RAT, AVmixup).")
+README_AA_BUDGET = T("$apgd_steps iterations, $apgd_targets targets, Square $square_queries queries")
+README_SUITE_BUDGET = T("APGD $apgd_steps iterations x $apgd_targets targets, Square $square_queries queries, "
+                        "NAttack $nattack_iterations x $nattack_population on the first $nattack_examples images")
+README_OVER = {"autoattack": T("AA+, $images images"), "suite": T("suite, $images images")}
 README_CANDIDATE = "RAT, e = 0.5 end points (study)"
 README_NO_RESULT = "No result at the published budget yet: `python benchmarks/reproduce.py`."
-README_COMPARISON = T("In the paper RAT is 22.8 points above SAT under PGD (CIFAR-10, WRN-34-10). Here RAT is $pgd "
-                      "points $pgd_direction SAT under PGD-20 and $worst points $worst_direction it in the worst "
-                      "case. ")
+README_COMPARISON = T("In the paper RAT is 22.8 points above SAT under PGD-10 (CIFAR-10, WRN-34-10). Here RAT is "
+                      "$worst points $worst_direction SAT in the worst case ($over)$aa. ")
+README_COMPARISON_AA = T(" and $aa points $aa_direction it under AutoAttack")
 README_DETAILS = "Details, CIFAR-10, the paper's numbers and the commands: [docs/RESULTS.md](docs/RESULTS.md)."
 
 # --------------------------------------------------------------------------

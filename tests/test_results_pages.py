@@ -250,10 +250,11 @@ def test_readme_table_is_regenerated_between_its_markers_only(tmp_path):
              r("mnist-rat", "rat", 99.6, 60.2, 27.6), {**r("mnist-rat", "rat", 1, 1, 1), "preset": "cpu-quick"}]
     block = make_results.readme_block(repro, [])
     text = "\n".join(block)
-    assert "| SAT | 2 | 98.1 ± 0.4 | 87.7 ± 1.0 | **83.2 ± 1.4** |" in text
-    assert "| RAT | 1 | 99.6 | 60.2 | **27.6** |" in text          # the cpu-quick row is not mixed in
-    d = make_results.readme_comparison(make_results.readme_tables(repro, [])[0])
-    assert round(d["pgd"], 1) == -27.5 and round(d["worst_case"], 1) == -55.6      # RAT minus SAT
+    assert "| SAT | 2 | 98.1 ± 0.4 | – | **83.2 ± 1.4** | suite, 500 images |" in text
+    assert "| RAT | 1 | 99.6 | – | **27.6** | suite, 500 images |" in text     # the cpu-quick row is not mixed in
+    assert "PGD-20 (CE)" not in text      # every robustness number shown is AutoAttack or a worst case
+    d = make_results.readme_comparison(make_results.readme_entries(repro, []))
+    assert round(d["worst_case"], 1) == -55.6 and d["autoattack"] is None      # RAT minus SAT
     readme = tmp_path / "README.md"
     readme.write_text("intro\n" + make_results.README_BEGIN + "\nold\n" + make_results.README_END + "\nrest\n")
     assert make_results.update_readme(str(readme), block)
@@ -328,10 +329,11 @@ def test_a_complete_1000_image_reevaluation_is_the_headline_section():
     assert T.NOT_COVERED_FULL_EVAL not in page
     sat = {r["name"]: r for r in rows if r["preset"] == label}["mnist-sat"]
     block = "\n".join(make_results.readme_block(rows, []))
-    assert "worst case, 1,000 images (seeds) |" in block
-    assert f"| {make_results._mean_sd([sat['worst_case'], sat['worst_case']])}" not in block
+    # The README shows each method at its largest evaluation: here the 1,000-image rows of its seeds.
     seeds = [r for r in rows if r["preset"] == label and r["name"] in ("mnist-sat", "mnist-sat-seed1")]
-    assert f" {make_results._mean_sd([r['worst_case'] for r in seeds])} (2) |" in block
+    assert (f"| SAT | 2 | {make_results._mean_sd([r['clean'] for r in seeds])} | – | "
+            f"**{make_results._mean_sd([r['worst_case'] for r in seeds])}** | suite, 1,000 images |") in block
+    assert sat["worst_case"] in [r["worst_case"] for r in seeds]
 
 
 def test_an_older_budget_shows_only_the_tables_it_has_runs_for():
@@ -397,3 +399,69 @@ def test_cifar_study_section_judges_training_by_its_own_bar_and_only_its_configs
     assert "- **rat-e0.5-s0 vs sat**" in cifar and "- **rat-e0.5-s0 vs rat**" in cifar
     line = next(x for x in cifar.splitlines() if x.startswith("| cifar10-sat-seed0 |"))
     assert "per Keras epoch" in cifar and line.endswith("| **18.6** | 16 21 |")
+
+
+def autoattack_row(cpu_row, clean, fgsm, pgd, cw, cascade, worst):
+    """A synthetic `cpu-autoattack` row for one of the published budget's models (same training id)."""
+    run = {r.name: r for r in reproduce.RUNS}[cpu_row["name"]]
+    plan = reproduce.plan(run, reproduce.PRESETS["cpu-autoattack"], "/r", "cpu-autoattack")
+    attacks = {"fgsm": fgsm, "pgd": pgd, "cw": cw, **dict(zip(make_results.CASCADE, cascade)),
+               "autoattack": cascade[-1]}
+    return {**cpu_row, "preset": "cpu-autoattack", "budget": plan.budget, "clean": clean, "attacks": attacks,
+            "worst_case": worst, "num_examples": 1000, "eval_id": plan.eval_id, "checks_fired": [],
+            "commands": {**cpu_row["commands"], "evaluate": reproduce.command_text(plan.eval_cmd)}}
+
+
+def recorded_rows():
+    path = os.path.join(reproduce.REPO, "benchmarks", "results", "reproduce.jsonl")
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_autoattack_rows_lead_the_page_and_the_readme(tmp_path):
+    assert dict(make_results.ATTACK_COLUMNS)["fab_t"] == "FAB-T"
+    assert dict(make_results.ATTACK_COLUMNS)["autoattack"] == "AutoAttack"
+    rows = recorded_rows()
+    cpu = {r["name"]: r for r in rows if r["preset"] == "cpu"}
+    synthetic = [autoattack_row(cpu["mnist-sat"], 98.7, 92.0, 86.5, 86.0, (82.0, 81.1, 81.0, 80.9), 80.2),
+                 autoattack_row(cpu["mnist-rat"], 99.4, 85.0, 60.1, 50.0, (38.0, 25.3, 25.1, 24.6), 24.0)]
+    assert synthetic[0]["budget"]["eval"]["fab_steps"] == 100 and synthetic[0]["budget"]["eval"]["attacks"] == "default"
+    results = write_jsonl(tmp_path / "reproduce.jsonl", rows + synthetic)
+    study_rows = reproduce.read_rows(study.RESULTS)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{make_results.README_BEGIN}\nold\n{make_results.README_END}\nrest\n")
+    out = tmp_path / "RESULTS.md"
+    assert make_results.main(["--results", results, "--study_results", study.RESULTS,
+                              "--figures", str(tmp_path / "none.json"), "--out", str(out),
+                              "--readme", str(readme)]) == 0
+    page = out.read_text()
+    sections = [line for line in page.splitlines() if line.startswith("## ")]
+    assert sections[0] == T.AUTOATTACK_HEADING
+    assert sections[1] == "## Budget `--preset=cpu --eval_examples=1000`"      # the rest as before
+    aa = page[page.index(T.AUTOATTACK_HEADING):page.index(sections[1])]
+    assert "| SAT | 98.7 | 92.0 | 86.5 | 86.0 | 80.9 | **80.2** | 82.0 / 81.1 / 81.0 / 80.9 |" in aa
+    assert "| RAT | 99.4 | 85.0 | 60.1 | 50.0 | 24.6 | **24.0** | 38.0 / 25.3 / 25.1 / 24.6 |" in aa
+    assert "### MNIST (eps 0.3)" in aa and "### CIFAR-10" not in aa     # no CIFAR-10 row has the budget
+    assert T.AUTOATTACK_SAME in aa and "FAB-T 100 iterations x 9" in aa
+    v = make_results.autoattack_values({r["name"]: r for r in synthetic}, "mnist")
+    assert round(v["d_aa"], 1) == -56.3 and round(v["d_worst"], 1) == -56.2
+    assert (round(v["sat_gap"], 1), round(v["rat_gap"], 1)) == (5.6, 35.5)       # PGD-20 minus AutoAttack
+    assert "-56.3" in aa and "35.5" in aa
+    # The README: SAT and RAT from AutoAttack's rows; the others keep their own budget, AutoAttack "–".
+    block = readme.read_text().split(make_results.README_BEGIN)[1].split(make_results.README_END)[0]
+    table = {line.split(" | ")[0][2:]: line.split(" | ") for line in block.splitlines() if line.startswith("| ")}
+    assert table["SAT"][1:6] == ["1", "98.7", "80.9", "**80.2**", "AA+, 1,000 images |"]
+    assert table["RAT"][1:6] == ["1", "99.4", "24.6", "**24.0**", "AA+, 1,000 images |"]
+    big = {r["name"]: r for r in rows if r["preset"] == "cpu --eval_examples=1000"}
+    assert table["TRADES"][3:6] == ["–", f"**{big['mnist-trades']['worst_case']:.1f}**", "suite, 1,000 images |"]
+    assert table[T.README_CANDIDATE][3] == "–" and table[T.README_CANDIDATE][5] == "suite, 500 images |"
+    d = make_results.readme_comparison(make_results.readme_entries(rows + synthetic, study_rows))
+    assert round(d["worst_case"], 1) == -56.2 and round(d["autoattack"], 1) == -56.3
+    # Without AutoAttack rows the page starts with the 1,000-image budget and the README has no AA+ row.
+    assert make_results.render(rows, "r.jsonl").count(T.AUTOATTACK_HEADING) == 0
+    assert "AA+, " not in "\n".join(make_results.readme_block(rows, [])).split("| method |")[1]
