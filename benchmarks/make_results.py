@@ -553,18 +553,16 @@ SUPERSEDED_BY = {"cpu-quick": "cpu"}   # preset -> the later budget that replace
 
 def every_run_table(rows: dict[str, dict[str, Any]], pgd_steps: int) -> list[str]:
     """One compact line per run of a budget: clean, PGD, worst case, their gap, cost, training curve."""
-    out = [f"| run | clean | PGD-{pgd_steps} | **worst case** | PGD − worst | s / 1k steps | vs SAT | train s "
-           "| eval s | training accuracy per epoch |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    sat = rows.get("mnist-sat", {}).get("seconds_per_1000_steps")
+    out = [f"| run | clean | PGD-{pgd_steps} | **worst case** | PGD − worst | s / 1k steps | train s | eval s "
+           "| training accuracy per epoch |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for run in reproduce.RUNS:
         row = rows.get(run.name)
         if row is None:
             continue
         pgd, cost = row["attacks"].get("pgd"), row.get("seconds_per_1000_steps")
-        rel = f"{cost / sat:.2f}x" if cost and sat and run.dataset == "mnist" else "–"
         curve = " ".join(f"{100 * c[1]:.0f}" for c in row.get("train_curve") or [])
         out.append(f"| {run.name} | {fmt(row['clean'], 1)} | {fmt(pgd, 1)} | **{fmt(row['worst_case'], 1)}** | "
-                   f"{fmt(None if pgd is None else pgd - row['worst_case'], 1)} | {fmt(cost, 0)} | {rel} | "
+                   f"{fmt(None if pgd is None else pgd - row['worst_case'], 1)} | {fmt(cost, 0)} | "
                    f"{row['train_seconds']:.0f} | {row['eval_seconds']:.0f} | {curve} |")
     return out
 
@@ -1166,6 +1164,196 @@ def readme_block(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, An
     return out + ["", sentence + T.README_DETAILS]
 
 
+# --------------------------------------------------------------------------------------------
+# The robust-overfitting study (benchmarks/overfit.py): when its results file exists, it leads.
+
+OVERFIT_RESULTS = os.path.join(REPO, "benchmarks", "results", "overfit.jsonl")
+OVERFIT_FIGURE = os.path.join(REPO, "docs", "fig_overfit_gap.png")
+OVERFIT_LABELS = {"rat-e0.5": "RAT, e = 0.5 end points"}
+
+
+def overfit_rows(path: str = OVERFIT_RESULTS) -> list[dict[str, Any]]:
+    """The study's rows (the last one of each run name), calibration and stopped runs left out."""
+    rows: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
+    for row in reproduce.read_rows(path):
+        if not row.get("calibration") and not row.get("stopped"):
+            rows.pop(row["name"], None)
+            rows[row["name"]] = row
+    return list(rows.values())
+
+
+def _overfit_config(row: dict[str, Any]) -> str:
+    return row.get("config_name") or row["method"]
+
+
+def overfit_summary(rows: list[dict[str, Any]]) -> "OrderedDict[str, dict[str, Any]]":
+    """config -> lists over its seeds (None values left out): best / last clean, pgd, autoattack,
+    worst; PGD minus AutoAttack per checkpoint; the last epoch's train - test PGD gap; best epochs.
+    SAT first, then RAT, then the other configs in the file's order."""
+    out: "OrderedDict[str, dict[str, Any]]" = OrderedDict((c, None) for c in ("sat", "rat"))
+    for row in rows:
+        entry = out.get(_overfit_config(row)) or {"runs": []}
+        entry["runs"].append(row)
+        out[_overfit_config(row)] = entry
+    summary: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
+    for config, entry in out.items():
+        if entry is None:
+            continue
+        runs = entry["runs"]
+        e: dict[str, Any] = {"runs": runs}
+        for point in ("best", "last"):
+            for key in ("clean", "pgd", "autoattack", "worst"):
+                e[f"{point}_{key}"] = [r[point][key] for r in runs if r.get(point, {}).get(key) is not None]
+            e[f"{point}_pgd_aa"] = [r[point]["pgd"] - r[point]["autoattack"] for r in runs
+                                    if r.get(point, {}).get("pgd") is not None
+                                    and r[point].get("autoattack") is not None]
+        e["gap"] = [r["curves"][-1]["train_pgd"] - r["curves"][-1]["test_pgd"] for r in runs if r.get("curves")]
+        e["best_epoch"] = [r["best_epoch"] for r in runs if r.get("best_epoch") is not None]
+        summary[config] = e
+    return summary
+
+
+def separation(a: list[float], b: list[float]) -> dict[str, Any]:
+    """How two sets of seeds compare: "above" (a's lowest above b's highest), "below", "overlap",
+    "too_few" (fewer than two seeds on a side) or "missing" (no number on a side)."""
+    if not a or not b:
+        return {"outcome": "missing", "n_a": len(a), "n_b": len(b)}
+    (mean_a, _, low_a, high_a), (mean_b, _, low_b, high_b) = _stats(a), _stats(b)
+    outcome = ("too_few" if len(a) < 2 or len(b) < 2 else "above" if low_a > high_b else "below" if high_a < low_b
+               else "overlap")
+    return {"outcome": outcome, "n_a": len(a), "n_b": len(b), "difference": mean_a - mean_b,
+            "low_a": low_a, "high_a": high_a, "low_b": low_b, "high_b": high_b}
+
+
+def overfit_values(summary: "OrderedDict[str, dict[str, Any]]") -> Optional[dict[str, dict[str, Any]]]:
+    """RAT against SAT: the train-test gap, AutoAttack at the best and last checkpoints, and the
+    PGD - AutoAttack gap at both (see `separation`); None without both configs."""
+    rat, sat = summary.get("rat"), summary.get("sat")
+    if not (rat and sat):
+        return None
+    return {"gap": separation(rat["gap"], sat["gap"]),
+            **{f"{p}_autoattack": separation(rat[f"{p}_autoattack"], sat[f"{p}_autoattack"]) for p in ("best", "last")},
+            **{f"{p}_pgd_aa": separation(rat[f"{p}_pgd_aa"], sat[f"{p}_pgd_aa"]) for p in ("best", "last")}}
+
+
+def _outcome(templates: dict[str, "T.T"], v: dict[str, Any]) -> str:
+    return templates[v["outcome"]].substitute(
+        {k: (f"{x:.1f}" if k.startswith(("low_", "high_", "difference")) else x) for k, x in v.items()})
+
+
+def overfit_verdicts(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
+    v = overfit_values(summary)
+    if v is None:
+        return [T.OVERFIT_NO_PAIR]
+    rat, sat = summary["rat"], summary["sat"]
+
+    def diff(x):
+        return f"{x['difference']:+.1f}" if "difference" in x else "–"
+    lines = [T.OVERFIT_GAP.substitute(rat=_mean_sd(rat["gap"]), sat=_mean_sd(sat["gap"]), difference=diff(v["gap"]),
+                                      outcome=_outcome(T.OVERFIT_GAP_OUTCOMES, v["gap"]))]
+    for point in ("last", "best"):
+        x = v[f"{point}_autoattack"]
+        lines.append(T.OVERFIT_AA.substitute(checkpoint=point, rat=_mean_sd(rat[f"{point}_autoattack"]),
+                                             sat=_mean_sd(sat[f"{point}_autoattack"]), difference=diff(x),
+                                             outcome=_outcome(T.OVERFIT_OUTCOMES, x)))
+    for point in ("last", "best"):
+        lines.append(T.OVERFIT_PGD_AA.substitute(checkpoint=point, rat=_mean_sd(rat[f"{point}_pgd_aa"]),
+                                                 sat=_mean_sd(sat[f"{point}_pgd_aa"]),
+                                                 outcome=_outcome(T.OVERFIT_OUTCOMES, v[f"{point}_pgd_aa"])))
+    return lines
+
+
+def overfit_table(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
+    out = ["| method | seeds | best epoch | clean, last | AutoAttack, best | AutoAttack, last | worst, best "
+           "| worst, last | PGD − AutoAttack, last | train − test |", "|---|" + "---:|" * 9]
+    for config, e in summary.items():
+        epochs = "/".join(str(x) for x in e["best_epoch"]) or "–"
+        out.append(f"| {OVERFIT_LABELS.get(config, LABELS.get(config, config))} | {len(e['runs'])} | {epochs} | "
+                   f"{_mean_sd(e['last_clean'])} | {_mean_sd(e['best_autoattack'])} | "
+                   f"**{_mean_sd(e['last_autoattack'])}** | {_mean_sd(e['best_worst'])} | "
+                   f"{_mean_sd(e['last_worst'])} | {_mean_sd(e['last_pgd_aa'])} | {_mean_sd(e['gap'])} |")
+    return out
+
+
+def mean_curves(runs: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """train_pgd and test_pgd per epoch, mean over the runs that reached that epoch."""
+    out = {}
+    for key in ("train_pgd", "test_pgd"):
+        by_epoch: dict[int, list[float]] = {}
+        for r in runs:
+            for point in r.get("curves") or []:
+                if point.get(key) is not None:
+                    by_epoch.setdefault(point["epoch"], []).append(point[key])
+        out[key] = [(epoch, sum(v) / len(v)) for epoch, v in sorted(by_epoch.items())]
+    return out
+
+
+def draw_overfit_gap(summary: "OrderedDict[str, dict[str, Any]]", path: str = OVERFIT_FIGURE) -> Optional[str]:
+    """Writes the train and test PGD-10 curves of SAT and RAT (mean over seeds) as a PNG, atomically;
+    returns the path, None when neither has a curve."""
+    curves = {config: mean_curves(summary[config]["runs"]) for config in ("sat", "rat") if config in summary}
+    curves = {c: v for c, v in curves.items() if v["train_pgd"]}
+    if not curves:
+        return None
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    from rat_tf.files import atomic_write  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(6.0, 3.4), dpi=110)
+    for (config, v), colour in zip(curves.items(), ("tab:blue", "tab:red")):
+        for key, style, what in (("train_pgd", "-", "train"), ("test_pgd", "--", "test")):
+            ax.plot([e for e, _ in v[key]], [a for _, a in v[key]], style, color=colour,
+                    label=f"{LABELS[config]} {what}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("PGD-10 accuracy (%)")
+    ax.set_title("Robust overfitting: train vs test PGD-10 (mean over seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"), mode="wb")
+    plt.close(fig)
+    return path
+
+
+def _regime_text(rows: list[dict[str, Any]]) -> str:
+    regime = next((r["regime"] for r in rows if r.get("regime")), None)
+    if not regime:
+        return ""
+    return T.OVERFIT_REGIME.substitute(arch=regime.get("arch", "?"), epochs=regime.get("epochs", "?"),
+                                       train_examples=f"{regime.get('train_examples', 0):,}")
+
+
+def overfit_section(rows: list[dict[str, Any]], results_rel: str, figure: Optional[str],
+                    docs: str = os.path.join(REPO, "docs")) -> list[str]:
+    """The study's head, the table over seeds, the verdicts and the gap figure (path relative to docs/)."""
+    summary = overfit_summary(rows)
+    lines = [*T.OVERFIT_HEAD.substitute(results_rel=results_rel, regime=_regime_text(rows)).split("\n"),
+             *overfit_table(summary), "", T.OVERFIT_VERDICT, "", *overfit_verdicts(summary), ""]
+    if figure:
+        lines += [T.OVERFIT_FIGURE.substitute(path=os.path.relpath(figure, docs)), "", T.OVERFIT_FIGURE_NOTE, ""]
+    return lines + [T.OUTSIDE_REGIME, ""]
+
+
+def readme_overfit(rows: list[dict[str, Any]]) -> list[str]:
+    """The README's first table when the study has rows: AutoAttack and the worst case, best and last."""
+    if not rows:
+        return []
+    summary = overfit_summary(rows)
+    regime = next((r["regime"] for r in rows if r.get("regime")), {})
+    regime_text = (f"{regime.get('arch')}, {regime.get('train_examples', 0):,} images, {regime.get('epochs')} epochs"
+                   if regime else "the study's regime")
+    out = [T.README_OVERFIT_INTRO.substitute(regime=regime_text), "",
+           "| method | seeds | AutoAttack, best | AutoAttack, last | worst case (AA+), last | train − test |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for config, e in summary.items():
+        out.append(f"| {OVERFIT_LABELS.get(config, LABELS.get(config, config))} | {len(e['runs'])} | "
+                   f"{_mean_sd(e['best_autoattack'])} | **{_mean_sd(e['last_autoattack'])}** | "
+                   f"{_mean_sd(e['last_worst'])} | {_mean_sd(e['gap'])} |")
+    return out + ["", T.README_OUTSIDE_REGIME, ""]
+
+
 def update_readme(path: str, block: list[str]) -> bool:
     """Replaces the text between the README's result markers; False if the markers are missing."""
     with open(path, encoding="utf-8") as f:
@@ -1176,7 +1364,7 @@ def update_readme(path: str, block: list[str]) -> bool:
     _, tail = rest.split(README_END, 1)
     new = head + README_BEGIN + "\n" + "\n".join(block) + "\n" + README_END + tail
     if new != text:
-        from rat_tf.files import atomic_write_text  # noqa: PLC0415  (imports TensorFlow: only here)
+        from rat_tf.files import atomic_write_text  # noqa: PLC0415
         atomic_write_text(path, new)
     return True
 
@@ -1186,23 +1374,31 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--results", default=reproduce.RESULTS)
     parser.add_argument("--study_results", default=study.RESULTS)
     parser.add_argument("--figures", default=figures.RESULTS)
+    parser.add_argument("--overfit_results", default=OVERFIT_RESULTS,
+                        help="the robust-overfitting study's rows (benchmarks/overfit.py); it leads when it exists")
+    parser.add_argument("--overfit_figure", default=OVERFIT_FIGURE, help="where its gap-curve PNG goes")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "RESULTS.md"))
     parser.add_argument("--readme", default=os.path.join(REPO, "README.md"),
                         help="README whose results table (between its markers) is regenerated; '' to skip")
     args = parser.parse_args(argv)
     rows = reproduce.read_rows(args.results)
     study_rows = reproduce.read_rows(args.study_results)
-    text = render(rows, os.path.relpath(args.results, REPO), study_rows)
+    overfit = overfit_rows(args.overfit_results)
+    text = ""
+    if overfit:
+        figure = draw_overfit_gap(overfit_summary(overfit), args.overfit_figure)
+        text = "\n".join(overfit_section(overfit, os.path.relpath(args.overfit_results, REPO), figure,
+                                         os.path.dirname(os.path.abspath(args.out)))) + "\n"
+    text += render(rows, os.path.relpath(args.results, REPO), study_rows)
     if os.path.exists(args.figures):
         with open(args.figures, encoding="utf-8") as f:
             text += "\n" + "\n".join(figures_section(json.load(f)))
-    text += "\n" + "\n".join(study_section(study_rows,
-                                            os.path.relpath(args.study_results, REPO)))
-    from rat_tf.files import atomic_write_text  # noqa: PLC0415  (imports TensorFlow: only here)
+    text += "\n" + "\n".join(study_section(study_rows, os.path.relpath(args.study_results, REPO)))
+    from rat_tf.files import atomic_write_text  # noqa: PLC0415
     atomic_write_text(args.out, text)
     print(f"wrote {args.out} from {len(rows)} row(s)")
     if args.readme:
-        block = readme_block(rows, study_rows)
+        block = readme_overfit(overfit) + readme_block(rows, study_rows)
         if update_readme(args.readme, block):
             print(f"updated the results table in {args.readme}")
         else:

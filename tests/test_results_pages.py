@@ -465,3 +465,69 @@ def test_autoattack_rows_lead_the_page_and_the_readme(tmp_path):
     # Without AutoAttack rows the page starts with the 1,000-image budget and the README has no AA+ row.
     assert make_results.render(rows, "r.jsonl").count(T.AUTOATTACK_HEADING) == 0
     assert "AA+, " not in "\n".join(make_results.readme_block(rows, [])).split("| method |")[1]
+
+
+def overfit_row(config, method, seed, train_pgd, test_pgd, best, last, best_epoch=3):
+    """A synthetic benchmarks/overfit.py row: curves per epoch (percent), best / last checkpoints."""
+    curves = [{"epoch": i + 1, "step": 10 * (i + 1), "train_pgd": tr, "val_pgd": te, "test_pgd": te,
+               "train_clean": tr + 20, "test_clean": te + 20} for i, (tr, te) in enumerate(zip(train_pgd, test_pgd))]
+    point = lambda v: dict(zip(("clean", "pgd", "autoattack", "worst"), v))  # noqa: E731
+    return {"name": f"{config}-seed{seed}", "method": method, "config_name": config, "seed": seed,
+            "config": {"method": {"method": method}}, "regime": {"arch": "wrn-10-1", "train_examples": 2000,
+                                                                   "epochs": len(curves), "name": "r"},
+            "calibration": False, "evaluated": True, "curves": curves, "best_epoch": best_epoch,
+            "best": point(best), "last": point(last)}
+
+
+def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
+    rows = [overfit_row("sat", "sat", 0, [30, 45, 60, 70], [28, 35, 33, 30], (60, 36, 32, 31), (62, 31, 27, 26)),
+            overfit_row("sat", "sat", 1, [30, 46, 62, 72], [28, 36, 34, 31], (61, 37, 33, 32), (63, 32, 28, 27)),
+            overfit_row("rat", "rat", 0, [28, 40, 48, 52], [27, 36, 38, 38], (70, 45, 30, 29), (71, 44, 29, 28)),
+            overfit_row("rat", "rat", 1, [29, 41, 49, 53], [27, 37, 39, 39], (69, 46, 31, 30), (70, 45, 30, 29)),
+            {**overfit_row("sat", "sat", 9, [10], [10], (10, 10, 10, 10), (10, 10, 10, 10)), "name": "cal-x",
+             "calibration": True}]
+    path = write_jsonl(tmp_path / "overfit.jsonl", rows)
+    assert [r["name"] for r in make_results.overfit_rows(path)] == ["sat-seed0", "sat-seed1", "rat-seed0",
+                                                                    "rat-seed1"]
+    summary = make_results.overfit_summary(make_results.overfit_rows(path))
+    assert list(summary) == ["sat", "rat"]
+    assert summary["sat"]["gap"] == [40, 41] and summary["rat"]["gap"] == [14, 14]       # last train - test
+    assert summary["rat"]["last_pgd_aa"] == [15, 15] and summary["sat"]["last_pgd_aa"] == [4, 4]
+    v = make_results.overfit_values(summary)
+    assert v["gap"]["outcome"] == "below" and v["gap"]["difference"] == -26.5      # RAT shrinks the gap
+    assert v["last_autoattack"]["outcome"] == "above" and v["last_autoattack"]["difference"] == 2.0
+    assert v["best_autoattack"]["outcome"] == "below" and v["best_autoattack"]["difference"] == -2.0  # 30-31, 32-33
+    assert v["last_pgd_aa"]["outcome"] == "above"                                  # 15 vs 4
+    assert make_results.separation([1.0], [2.0, 3.0])["outcome"] == "too_few"
+    assert make_results.separation([], [2.0])["outcome"] == "missing"
+    # The page: the study first, then the label, then the reproduction as before; the PNG is written.
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{make_results.README_BEGIN}\nold\n{make_results.README_END}\nrest\n")
+    out, figure = tmp_path / "docs" / "RESULTS.md", tmp_path / "docs" / "fig_overfit_gap.png"
+    assert make_results.main(["--results", reproduce.RESULTS, "--study_results", study.RESULTS,
+                              "--figures", str(tmp_path / "none.json"), "--out", str(out), "--readme", str(readme),
+                              "--overfit_results", path, "--overfit_figure", str(figure)]) == 0
+    with open(figure, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    page = out.read_text()
+    headings = [line for line in page.splitlines() if line.startswith("# ")]
+    assert headings[0].startswith("# Robust overfitting") and headings[1] == "# Reproduction at CPU scale"
+    assert page.index(T.OUTSIDE_REGIME) < page.index("# Reproduction at CPU scale")
+    assert "![Train and test PGD-10 accuracy per epoch, SAT and RAT](fig_overfit_gap.png)" in page
+    head = page[:page.index(T.OUTSIDE_REGIME)]
+    assert "| SAT | 2 | 3/3 | 62.5 ± 0.7 | 32.5 ± 0.7 | **27.5 ± 0.7** | 31.5 ± 0.7 | 26.5 ± 0.7 | 4.0 ± 0.0 " \
+           "| 40.5 ± 0.7 |" in head
+    assert "| RAT | 2 | 3/3 | 70.5 ± 0.7 | 30.5 ± 0.7 | **29.5 ± 0.7** |" in head
+    assert "calibration" not in head and "cal-x" not in head
+    assert bullet_titles(head.splitlines()) == [
+        "Does RAT shrink the train-test gap?", "Is RAT above SAT under AutoAttack, last checkpoint?",
+        "Is RAT above SAT under AutoAttack, best checkpoint?", "Is RAT's PGD − AutoAttack gap larger than SAT's"] + [
+        "Is RAT's PGD − AutoAttack gap larger than SAT's"]
+    assert T.OVERFIT_GAP_OUTCOMES["below"].substitute(high_a="14.0", low_b="40.0") in head
+    # The README: the study's table first, then the MNIST table, labelled as outside the paper's regime.
+    block = readme.read_text().split(make_results.README_BEGIN)[1]
+    assert block.index("| SAT | 2 | 32.5 ± 0.7 | **27.5 ± 0.7** | 26.5 ± 0.7 | 40.5 ± 0.7 |") < block.index(
+        T.README_OUTSIDE_REGIME) < block.index("| method | seeds | clean | AutoAttack, 1,000 images |")
+    # Without the file nothing changes.
+    assert make_results.overfit_rows(str(tmp_path / "missing.jsonl")) == []
+    assert make_results.readme_overfit([]) == []
