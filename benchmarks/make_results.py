@@ -1,12 +1,15 @@
-"""Writes docs/RESULTS.md from benchmarks/results/reproduce.jsonl (benchmarks/reproduce.py).
+"""Writes docs/RESULTS.md (and the README's results table) from the result runners' JSON lines.
 
-    python benchmarks/make_results.py [--results benchmarks/results/reproduce.jsonl] [--out docs/RESULTS.md]
+    python benchmarks/make_results.py [--results benchmarks/results/reproduce.jsonl] [--study_results ...]
+        [--figures ...] [--overfit_results benchmarks/results/overfit.jsonl] [--out docs/RESULTS.md] [--readme ...]
 
-Tables in the paper's layout (Table 1, 3, 4, the cost numbers) with this repository's numbers next
-to the paper's own (WRN-34-10 on CIFAR-10, 80k steps on a V100: clearly a different scale), the
-exact commands, the hardware, the budget, and a reading generated from the numbers. Runs of
-benchmarks/reproduce.py without a row are listed as "not yet run". Rows of different budgets are
-never mixed in one table: each budget gets its own section, the largest budget first.
+Order of the page: the robust-overfitting study (benchmarks/overfit.py) when its file exists, then
+the CPU-scale reproduction (benchmarks/reproduce.py): AutoAttack's standard version (`cpu-autoattack`
+rows) when any row has it, then one section per budget, the largest first (a budget that another
+supersedes is one line), the paper's tables with this repository's numbers next to the paper's, a
+reading generated from the numbers; the Fig. 3-5 analogues; the study beyond the paper
+(benchmarks/study.py). Rows of different budgets are never mixed in one table. The exact commands
+are not repeated: every row holds its own (`commands`), and the page says so once.
 
 The prose is in benchmarks/results_templates.py (templates with named fields); this module
 computes the values that fill them (the `*_values` functions return them as dicts, which the

@@ -440,6 +440,7 @@ def test_autoattack_rows_lead_the_page_and_the_readme(tmp_path):
                               "--figures", str(tmp_path / "none.json"), "--out", str(out),
                               "--readme", str(readme)]) == 0
     page = out.read_text()
+    assert not re.search(r"\bissues? ?#?\d", page + readme.read_text(), re.IGNORECASE)
     sections = [line for line in page.splitlines() if line.startswith("## ")]
     assert sections[0] == T.AUTOATTACK_HEADING
     assert sections[1] == "## Budget `--preset=cpu --eval_examples=1000`"      # the rest as before
@@ -510,6 +511,7 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
     with open(figure, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     page = out.read_text()
+    assert not re.search(r"\bissues? ?#?\d", page + readme.read_text(), re.IGNORECASE)
     headings = [line for line in page.splitlines() if line.startswith("# ")]
     assert headings[0].startswith("# Robust overfitting") and headings[1] == "# Reproduction at CPU scale"
     assert page.index(T.OUTSIDE_REGIME) < page.index("# Reproduction at CPU scale")
