@@ -1,12 +1,15 @@
-"""Writes docs/RESULTS.md from benchmarks/results/reproduce.jsonl (benchmarks/reproduce.py).
+"""Writes docs/RESULTS.md (and the README's results table) from the result runners' JSON lines.
 
-    python benchmarks/make_results.py [--results benchmarks/results/reproduce.jsonl] [--out docs/RESULTS.md]
+    python benchmarks/make_results.py [--results benchmarks/results/reproduce.jsonl] [--study_results ...]
+        [--figures ...] [--overfit_results benchmarks/results/overfit.jsonl] [--out docs/RESULTS.md] [--readme ...]
 
-Tables in the paper's layout (Table 1, 3, 4, the cost numbers) with this repository's numbers next
-to the paper's own (WRN-34-10 on CIFAR-10, 80k steps on a V100: clearly a different scale), the
-exact commands, the hardware, the budget, and a reading generated from the numbers. Runs of
-benchmarks/reproduce.py without a row are listed as "not yet run". Rows of different budgets are
-never mixed in one table: each budget gets its own section, the largest budget first.
+Order of the page: the robust-overfitting study (benchmarks/overfit.py) when its file exists, then
+the CPU-scale reproduction (benchmarks/reproduce.py): AutoAttack's standard version (`cpu-autoattack`
+rows) when any row has it, then one section per budget, the largest first (a budget that another
+supersedes is one line), the paper's tables with this repository's numbers next to the paper's, a
+reading generated from the numbers; the Fig. 3-5 analogues; the study beyond the paper
+(benchmarks/study.py). Rows of different budgets are never mixed in one table. The exact commands
+are not repeated: every row holds its own (`commands`), and the page says so once.
 
 The prose is in benchmarks/results_templates.py (templates with named fields); this module
 computes the values that fill them (the `*_values` functions return them as dicts, which the
@@ -58,8 +61,15 @@ PAPER_MINUTES_PER_1000 = {"sat": 41.88, "rat": 47.95}
 
 LABELS = {"st": "ST", "sat": "SAT", "sat_ars": "SAT+ARS", "rat": "RAT", "trades": "TRADES",
           "avmixup": "AVmixup", "adt": "ADT"}
-ATTACK_COLUMNS = [("fgsm", "FGSM"), ("pgd", "PGD-{pgd}"), ("cw", "CW-inf"), ("apgd_ce", "APGD-CE"),
-                  ("apgd_t", "APGD-T"), ("square", "Square"), ("nattack", "NAttack")]
+# The report titles of rat_tf.evaluation.suite.REGISTRY (a test keeps them equal; importing the
+# registry here would import TensorFlow, seconds for a page of tables), plus AutoAttack's own key.
+ATTACK_TITLES = OrderedDict([("fgsm", "FGSM"), ("pgd", "PGD"), ("cw", "CW-inf"), ("apgd_ce", "APGD-CE"),
+                             ("apgd_t", "APGD-T"), ("fab_t", "FAB-T"), ("square", "Square"), ("nattack", "NAttack"),
+                             ("autoattack", "AutoAttack")])
+# (key, column title); PGD's title gets its number of steps.
+ATTACK_COLUMNS = [(k, "PGD-{pgd}" if k == "pgd" else title) for k, title in ATTACK_TITLES.items()]
+AUTOATTACK_PRESET = "cpu-autoattack"   # AutoAttack's standard version plus FGSM, PGD-20, CW-inf (reproduce.py)
+CASCADE = ("apgd_ce", "apgd_t", "fab_t", "square")   # AutoAttack's attacks, in cascade order
 NOT_RUN = "not yet run"
 LARGE_GAP = 10.0   # PGD-CE minus worst case, points, above which PGD-CE overstates robustness
 
@@ -67,7 +77,8 @@ LARGE_GAP = 10.0   # PGD-CE minus worst case, points, above which PGD-CE oversta
 DATASET_NAMES = OrderedDict([("mnist", "MNIST"), ("cifar10", "CIFAR-10")])
 
 
-def fmt(value: Optional[float], digits: int = 2) -> str:
+def fmt(value: Optional[float], digits: int = 1) -> str:
+    """An accuracy or a difference in points: one decimal (1,000 test images resolve 0.1 points)."""
     return "–" if value is None else f"{value:.{digits}f}"
 
 
@@ -83,13 +94,16 @@ def budget_values(budget: dict[str, Any], dataset: str) -> dict[str, Any]:
                    if warmup else ""),
         "eval_examples": f"{e['eval_examples']:,}", "pgd_steps": e["pgd_steps"], "cw_steps": e["cw_steps"],
         "apgd_steps": e["apgd_steps"], "apgd_targets": e["apgd_targets"],
-        "square_queries": f"{e['square_queries']:,}", "nattack_iterations": e["nattack_iterations"],
-        "nattack_population": e["nattack_population"], "nattack_examples": f"{e['nattack_examples']:,}",
+        "square_queries": f"{e['square_queries']:,}", "nattack_iterations": e.get("nattack_iterations"),
+        "nattack_population": e.get("nattack_population"), "nattack_examples": f"{e.get('nattack_examples', 0):,}",
+        "fab_steps": e.get("fab_steps"), "fab_targets": e.get("fab_targets"),
     }
 
 
 def budget_text(budget: dict[str, Any], dataset: str) -> str:
-    return T.BUDGET.substitute(budget_values(budget, dataset))
+    """A budget in words; one with FAB-T's budget is AutoAttack's standard version (plus FGSM, PGD, CW-inf)."""
+    template = T.BUDGET_AUTOATTACK if "fab_steps" in budget["eval"] else T.BUDGET
+    return template.substitute(budget_values(budget, dataset))
 
 
 PRESET_ORDER = ["issue", "cpu", "cpu-quick"]   # largest budget first
@@ -121,13 +135,19 @@ def reevaluation_of(label: str, groups: "OrderedDict[str, dict[str, dict[str, An
     return base if same else None
 
 
-def attack_header(pgd_steps: int) -> list[str]:
-    return [label.format(pgd=pgd_steps) for _, label in ATTACK_COLUMNS]
+def attack_keys(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The ATTACK_COLUMNS keys that at least one of `rows` has, in column order."""
+    return [k for k, _ in ATTACK_COLUMNS if any(k in r.get("attacks", {}) for r in rows.values())]
+
+
+def attack_header(pgd_steps: int, keys: Optional[list[str]] = None) -> list[str]:
+    return [label.format(pgd=pgd_steps) for k, label in ATTACK_COLUMNS if keys is None or k in keys]
 
 
 def table1(rows: dict[str, dict[str, Any]], dataset: str, pgd_steps: int) -> list[str]:
     runs = [r for r in reproduce.RUNS if f"table1-{dataset}" in r.tables]
-    head = ["model", "Clean", *attack_header(pgd_steps), "**Worst case**", "PGD − worst", "train s", "eval s"]
+    keys = attack_keys(rows)
+    head = ["model", "Clean", *attack_header(pgd_steps, keys), "**Worst case**", "PGD − worst", "train s", "eval s"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for run in runs:
         row = rows.get(run.name)
@@ -136,7 +156,7 @@ def table1(rows: dict[str, dict[str, Any]], dataset: str, pgd_steps: int) -> lis
             out.append(f"| {label} | {NOT_RUN} |" + " |" * (len(head) - 2))
             continue
         a = row["attacks"]
-        cells = [fmt(row["clean"]), *[fmt(a.get(k)) for k, _ in ATTACK_COLUMNS], f"**{fmt(row['worst_case'])}**",
+        cells = [fmt(row["clean"]), *[fmt(a.get(k)) for k in keys], f"**{fmt(row['worst_case'])}**",
                  fmt(a["pgd"] - row["worst_case"]) if "pgd" in a else "–", f"{row['train_seconds']:.0f}",
                  f"{row['eval_seconds']:.0f}"]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -147,7 +167,7 @@ def paper_table1() -> list[str]:
     out = ["| model (paper, CIFAR-10, WRN-34-10) | Clean | FGSM | PGD-10 | CW-inf | NAttack |",
            "|---|---:|---:|---:|---:|---:|"]
     for method, values in PAPER_TABLE1_CIFAR10.items():
-        out.append(f"| {LABELS[method]} | " + " | ".join(fmt(v) for v in values) + " |")
+        out.append(f"| {LABELS[method]} | " + " | ".join(fmt(v, 2) for v in values) + " |")
     return out
 
 
@@ -159,7 +179,7 @@ def table3(rows: dict[str, dict[str, Any]], pgd_steps: int) -> list[str]:
         row = rows.get(f"mnist-{method}")
         ours = ([fmt(row["clean"]), fmt(row["attacks"].get("pgd")), fmt(row["attacks"].get("cw")),
                  fmt(row["worst_case"])] if row else [NOT_RUN, "", "", ""])
-        out.append(f"| {names[method]} | " + " | ".join(ours + [fmt(v) for v in paper]) + " |")
+        out.append(f"| {names[method]} | " + " | ".join(ours + [fmt(v, 2) for v in paper]) + " |")
     return out
 
 
@@ -171,7 +191,7 @@ def table4(rows: dict[str, dict[str, Any]], pgd_steps: int) -> list[str]:
         row = rows.get(name)
         ours = ([fmt(row["clean"]), fmt(row["attacks"].get("pgd")), fmt(row["attacks"].get("cw")),
                  fmt(row["worst_case"])] if row else [NOT_RUN, "", "", ""])
-        out.append(f"| {bmax} | {bmin} | " + " | ".join(ours + [fmt(v) for v in paper]) + " |")
+        out.append(f"| {bmax} | {bmin} | " + " | ".join(ours + [fmt(v, 2) for v in paper]) + " |")
     return out
 
 
@@ -205,7 +225,7 @@ def cost_table(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _diff(a: float, b: float) -> str:
-    return f"{a - b:+.2f}"
+    return f"{a - b:+.1f}"
 
 
 def trained_floor(rows: dict[str, dict[str, Any]], dataset: str) -> float:
@@ -248,7 +268,7 @@ def _rat_vs_sat(rows: dict[str, dict[str, Any]], dataset: str, sat: dict[str, An
         out.append(T.CAVEAT.substitute(sat_clean=fmt(sat["clean"]), rat_clean=fmt(rat["clean"])))
     if noise is not None:
         gap = abs(v["d_worst_case"])
-        out.append(T.SEED_NOISE.substitute(noise=f"{noise:.2f}", gap=f"{gap:.2f}",
+        out.append(T.SEED_NOISE.substitute(noise=f"{noise:.1f}", gap=f"{gap:.1f}",
                                            larger="larger" if gap > noise else "not larger"))
     else:
         out.append(T.NO_SECOND_SEED.substitute(dataset=DATASET_NAMES[dataset]))
@@ -292,7 +312,7 @@ def _signature_reading(rows: dict[str, dict[str, Any]], dataset: str) -> Optiona
         return None
     gaps = v["gaps"]
     text = T.SIGNATURE.substitute(dataset=DATASET_NAMES[dataset],
-                                  parts=", ".join(f"{LABELS[m]} {g:.2f}" for m, g in gaps.items()))
+                                  parts=", ".join(f"{LABELS[m]} {g:.1f}" for m, g in gaps.items()))
     if v["large"]:
         text += T.SIGNATURE_LARGE.substitute(limit=f"{LARGE_GAP:g}", methods=", ".join(LABELS[m] for m in v["large"]))
     if v["small"]:
@@ -305,8 +325,8 @@ def _signature_reading(rows: dict[str, dict[str, Any]], dataset: str) -> Optiona
                                                      train="train" if plural else "trains",
                                                      have="have" if plural else "has")
         if v["ars_share"]:
-            text += T.SIGNATURE_ARS_SHARE.substitute(share=v["ars_share"], ars_gap=f"{gaps['sat_ars']:.2f}",
-                                                     rat_gap=f"{gaps['rat']:.2f}")
+            text += T.SIGNATURE_ARS_SHARE.substitute(share=v["ars_share"], ars_gap=f"{gaps['sat_ars']:.1f}",
+                                                     rat_gap=f"{gaps['rat']:.1f}")
     elif v["kind"] == "no_soft_row":
         text += T.SIGNATURE_NO_SOFT
     return text.strip()
@@ -361,7 +381,7 @@ def reading(rows: dict[str, dict[str, Any]]) -> list[str]:
             settings=t4["settings"], low=fmt(t4["low"]["worst_case"]), low_name=t4["low"]["name"],
             best=fmt(t4["best"]["worst_case"]), best_name=t4["best"]["name"], default=fmt(rat["worst_case"]))
         if t4["above_noise"] is not None:
-            text += T.TABLE4_ABOVE_NOISE.substitute(noise=f"{noise:.2f}", above=", ".join(t4["above_noise"]) or "none")
+            text += T.TABLE4_ABOVE_NOISE.substitute(noise=f"{noise:.1f}", above=", ".join(t4["above_noise"]) or "none")
         text += T.TABLE4_PAPER
         if t4["every_gap_large"]:
             text += T.TABLE4_EVERY_GAP.substitute(limit=f"{LARGE_GAP:g}")
@@ -396,15 +416,20 @@ def reading(rows: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
-def commands_section(rows: dict[str, dict[str, Any]], train: bool = True) -> list[str]:
-    out = ["```bash"]
-    for run in reproduce.RUNS:
-        row = rows.get(run.name)
-        if row:
-            out += [f"# {run.name} (finished {row['finished_at']}, commit {row['git_commit'][:12]})",
-                    *([row["commands"]["train"]] if train else []), row["commands"]["evaluate"]]
-    out.append("```")
-    return out
+def commands_section(repro: dict[str, dict[str, Any]], study_rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the exact commands are (the rows' `commands`), with one example per runner."""
+    examples = []
+    rat = repro.get("mnist-rat")
+    if rat:
+        examples.append(("benchmarks/reproduce.py", "mnist-rat", "evaluate", rat["commands"]["evaluate"]))
+    name = next((n for n in (f"mnist-{study.CANDIDATE}-warm-seed0", *study_rows) if n in study_rows), None)
+    if name:
+        examples.append(("benchmarks/study.py", name, "train", study_rows[name]["commands"]["train"]))
+    lines = [T.COMMANDS, "", T.COMMANDS_WHERE]
+    for runner, run, which, command in examples:
+        lines += ["", T.COMMANDS_EXAMPLE.substitute(runner=runner, name=run, which=which), "", "```bash", command,
+                  "```"]
+    return lines + [""]
 
 
 def full_evaluation(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> Optional[str]:
@@ -425,10 +450,17 @@ def eval_budget_text(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> s
     return T.EVAL_BUDGET_FULL.substitute(preset=full) if full else T.EVAL_BUDGET_PARTIAL
 
 
-def head_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]", results_rel: str) -> list[str]:
-    """The page's title and the paragraphs on scale, the headline number, budgets and the setting."""
-    return T.REPRODUCTION_HEAD.substitute(
-        results_rel=results_rel, eval_budget=eval_budget_text(groups),
+def head_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]", results_rel: str,
+                 autoattack: Optional[dict[str, dict[str, Any]]] = None) -> list[str]:
+    """The page's title and the paragraphs on scale and the headline number."""
+    note = (T.EVAL_BUDGET_AUTOATTACK.substitute(preset=AUTOATTACK_PRESET, runs=len(autoattack)) if autoattack else "")
+    return T.REPRODUCTION_HEAD.substitute(results_rel=results_rel,
+                                          eval_budget=note + eval_budget_text(groups)).split("\n")
+
+
+def setting_section() -> list[str]:
+    """Budgets, NAttack's budget, the warm-up and the shared training setting (after the tables)."""
+    return T.REPRODUCTION_SETTING.substitute(
         train_common=", ".join(f"`{a}`" for a in reproduce.TRAIN_COMMON)).split("\n")
 
 
@@ -486,12 +518,8 @@ def curves_section(rows: dict[str, dict[str, Any]]) -> list[str]:
               if run.name in rows and rows[run.name].get("train_curve")]
     if not curves:
         return []
-    width = max(len(r["train_curve"]) for _, r in curves)
-    lines = [T.CURVES, "", T.CURVES_NOTE, "",
-             "| run | " + " | ".join(str(i + 1) for i in range(width)) + " |", "|---|" + "---:|" * width]
-    for name, r in curves:
-        cells = [fmt(100 * c[1], 1) for c in r["train_curve"]] + [""] * (width - len(r["train_curve"]))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines = [T.CURVES, "", T.CURVES_NOTE, "", "| run | training accuracy (%) per Keras epoch |", "|---|---|"]
+    lines += [f"| {name} | {' '.join(f'{100 * c[1]:.0f}' for c in r['train_curve'])} |" for name, r in curves]
     return lines + [""]
 
 
@@ -513,8 +541,6 @@ def cost_section(preset: str, rows: dict[str, dict[str, Any]]) -> list[str]:
     cost = cost_table(rows)
     v = cost_values(rows)
     lines = [T.COST, "", T.COST_NOTE, ""]
-    if preset == "cpu":
-        lines += [*measured_cost()[1:], ""]
     if v and "ratio" in v:
         lines += [T.COST_FROM_RUNS.substitute(sat=f"{v['sat']:.0f}", rat=f"{v['rat']:.0f}",
                                               ratio=f"{v['ratio']:.2f}"), ""]
@@ -525,18 +551,75 @@ def cost_section(preset: str, rows: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+SUPERSEDED_BY = {"cpu-quick": "cpu"}   # preset -> the later budget that replaces it on the page
+
+
+def every_run_table(rows: dict[str, dict[str, Any]], pgd_steps: int) -> list[str]:
+    """One compact line per run of a budget: clean, PGD, worst case, their gap, cost, training curve."""
+    out = [f"| run | clean | PGD-{pgd_steps} | **worst case** | PGD − worst | s / 1k steps | train s | eval s "
+           "| training accuracy per epoch |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for run in reproduce.RUNS:
+        row = rows.get(run.name)
+        if row is None:
+            continue
+        pgd, cost = row["attacks"].get("pgd"), row.get("seconds_per_1000_steps")
+        curve = " ".join(f"{100 * c[1]:.0f}" for c in row.get("train_curve") or [])
+        out.append(f"| {run.name} | {fmt(row['clean'], 1)} | {fmt(pgd, 1)} | **{fmt(row['worst_case'], 1)}** | "
+                   f"{fmt(None if pgd is None else pgd - row['worst_case'], 1)} | {fmt(cost, 0)} | "
+                   f"{row['train_seconds']:.0f} | {row['eval_seconds']:.0f} | {curve} |")
+    return out
+
+
+def superseded_section(preset: str, rows: dict[str, dict[str, Any]], results_rel: str) -> list[str]:
+    names = [run.name for run in reproduce.RUNS if run.name in rows]
+    return [*T.SUPERSEDED.substitute(preset=preset, by=SUPERSEDED_BY[preset], runs=len(names),
+                                     names=", ".join(names), results_rel=results_rel).split("\n"), ""]
+
+
 def budget_section(preset: str, rows: dict[str, dict[str, Any]],
                    groups: "OrderedDict[str, dict[str, dict[str, Any]]]", first: Optional[str]) -> list[str]:
-    """One budget: facts, reading, tables; then curves, cost and commands (or, for a re-evaluation
-    of another budget's models, only the evaluation commands)."""
-    lines = [T.SECTION_HEADING.substitute(preset=preset), "", *budget_facts(preset, rows, groups),
-             "", "### Reading", "", *reading(rows), "", *tables_section(preset, rows, first)]
-    base = reevaluation_of(preset, groups)
-    if base:
-        return lines + [T.COMMANDS, "", T.COMMANDS_REEVAL.substitute(base=base), "",
-                        *commands_section(rows, train=False), ""]
-    return lines + [*curves_section(rows), *cost_section(preset, rows),
-                    T.COMMANDS, "", T.COMMANDS_NOTE, "", *commands_section(rows), ""]
+    """One budget: facts, reading, tables; then curves and cost (not for a re-evaluation of another
+    budget's models). A budget whose models a complete re-evaluation (the headline section) evaluated
+    again gets its facts, one compact table of every run (numbers, cost, training curve) and the cost
+    notes instead."""
+    full = full_evaluation(groups)
+    if full and reevaluation_of(full, groups) == preset:
+        return compact_budget_section(preset, rows, groups, full)
+    lines = [T.SECTION_HEADING.substitute(preset=preset), "", *budget_facts(preset, rows, groups), "",
+             "### Reading", "", *reading(rows), "", *tables_section(preset, rows, first)]
+    if reevaluation_of(preset, groups):
+        return lines
+    return lines + [*curves_section(rows), *cost_section(preset, rows)]
+
+
+def _same_training(rows: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> bool:
+    """Whether each run's budget in `rows` equals its budget in `other` but for the number of test images."""
+    def strip(budget):
+        return {**budget, "eval": {k: v for k, v in budget["eval"].items() if k != "eval_examples"}}
+    return all(name in other and strip(row["budget"]) == strip(other[name]["budget"]) for name, row in rows.items())
+
+
+def compact_budget_section(preset: str, rows: dict[str, dict[str, Any]],
+                           groups: "OrderedDict[str, dict[str, dict[str, Any]]]", full: str) -> list[str]:
+    """The published budget once the headline section re-evaluated its models: what differs, every run
+    in one table, the cost notes."""
+    e = next(iter(rows.values()))["budget"]["eval"]
+    facts = budget_facts(preset, rows, groups)
+    if _same_training(rows, groups[full]):
+        facts = [T.SECTION_SAME_BUDGET.substitute(full=full, eval_examples=f"{e['eval_examples']:,}"),
+                 *[f for f in facts if not f.startswith("- **Budget")]]
+    lines = [T.SECTION_HEADING.substitute(preset=preset), "", *facts, "",
+             T.EVERY_RUN.substitute(eval_examples=f"{e['eval_examples']:,}"), "", T.EVERY_RUN_NOTE, "",
+             *every_run_table(rows, e["pgd_steps"]), ""]
+    v = cost_values(rows)
+    lines += [T.COST, "", T.COST_NOTE, ""]
+    if v and "ratio" in v:
+        lines += [T.COST_FROM_RUNS.substitute(sat=f"{v['sat']:.0f}", rat=f"{v['rat']:.0f}", ratio=f"{v['ratio']:.2f}"),
+                  ""]
+    if v:
+        lines += [T.TARGET_COST.substitute(epochs=f"{v['target_epochs']:g}", steps=f"{v['target_steps']:,.0f}",
+                                           minutes=f"{v['target_minutes']:.0f}"), ""]
+    return lines
 
 
 def tail_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> list[str]:
@@ -546,14 +629,100 @@ def tail_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> list[
             *T.CONTINUING.split("\n")]
 
 
-def render(rows_all: list[dict[str, Any]], results_rel: str) -> str:
+def _run_label(run: "reproduce.Run") -> str:
+    """The method's label, with the seed and the overrides of a run that is not the method's default."""
+    extra = [f"seed {run.seed}"] if run.seed else []
+    extra += [f"{k} {v}" for k, v in run.overrides]
+    return LABELS[run.method] + (f" ({', '.join(extra)})" if extra else "")
+
+
+def autoattack_table(rows: dict[str, dict[str, Any]], dataset: str) -> list[str]:
+    """One line per run of `dataset` evaluated with AutoAttack's standard version (see AUTOATTACK_INTRO)."""
+    runs = [run for run in reproduce.RUNS if run.dataset == dataset and run.name in rows]
+    if not runs:
+        return []
+    pgd_steps = rows[runs[0].name]["budget"]["eval"]["pgd_steps"]
+    out = [f"| method | clean | FGSM | PGD-{pgd_steps} | CW-inf | AutoAttack | **worst case** | cascade |",
+           "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for run in runs:
+        row = rows[run.name]
+        a = row["attacks"]
+        cascade = " / ".join(fmt(a.get(k)) for k in CASCADE)
+        out.append(f"| {_run_label(run)} | {fmt(row['clean'])} | {fmt(a.get('fgsm'))} | {fmt(a.get('pgd'))} | "
+                   f"{fmt(a.get('cw'))} | {fmt(a.get('autoattack'))} | **{fmt(row['worst_case'])}** | {cascade} |")
+    return out
+
+
+def autoattack_values(rows: dict[str, dict[str, Any]], dataset: str) -> Optional[dict[str, Any]]:
+    """RAT minus SAT (seed 0) under AutoAttack, in the worst case and clean; PGD minus AutoAttack of each."""
+    sat, rat = rows.get(f"{dataset}-sat"), rows.get(f"{dataset}-rat")
+    if not (sat and rat and "autoattack" in sat["attacks"] and "autoattack" in rat["attacks"]):
+        return None
+    def gap(r):
+        return r["attacks"]["pgd"] - r["attacks"]["autoattack"] if "pgd" in r["attacks"] else None
+    return {"sat": sat, "rat": rat, "d_aa": rat["attacks"]["autoattack"] - sat["attacks"]["autoattack"],
+            "d_worst": rat["worst_case"] - sat["worst_case"], "d_clean": rat["clean"] - sat["clean"],
+            "sat_gap": gap(sat), "rat_gap": gap(rat)}
+
+
+def autoattack_section(rows: dict[str, dict[str, Any]],
+                       groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> list[str]:
+    """The models evaluated with AutoAttack's standard version: budget, a table per dataset, a reading."""
+    cpu = groups.get("cpu", {})
+    same = all(cpu.get(name, {}).get("train_id") == r.get("train_id") for name, r in rows.items())
+    budgets = OrderedDict()
+    for run in reproduce.RUNS:
+        if run.name in rows:
+            budgets.setdefault(run.dataset, rows[run.name]["budget"])
+    any_row = next(iter(rows.values()))
+    lines = [T.AUTOATTACK_HEADING, "", T.AUTOATTACK_INTRO.substitute(
+        preset=AUTOATTACK_PRESET, same=T.AUTOATTACK_SAME if same else T.AUTOATTACK_OTHER), "",
+        *[T.SECTION_BUDGET.substitute(dataset=d, budget=budget_text(b, d)) for d, b in budgets.items()],
+        T.SECTION_HARDWARE.substitute(hardware=any_row["hardware"]),
+        T.SECTION_CODE.substitute(commits=", ".join(sorted({r["git_commit"][:12] for r in rows.values()})),
+                                  first=min(r["finished_at"] for r in rows.values()),
+                                  last=max(r["finished_at"] for r in rows.values())), ""]
+    reading_lines = []
+    for dataset, name in DATASET_NAMES.items():
+        table = autoattack_table(rows, dataset)
+        if not table:
+            continue
+        epsilon = reproduce.DATASETS[dataset]["epsilon"]
+        lines += [T.AUTOATTACK_TABLE.substitute(dataset=name, epsilon=epsilon), "", *table, ""]
+        v = autoattack_values(rows, dataset)
+        if v:
+            sat, rat = v["sat"], v["rat"]
+            reading_lines.append(T.AUTOATTACK_READING.substitute(
+                dataset=name, rat_aa=fmt(rat["attacks"]["autoattack"]), sat_aa=fmt(sat["attacks"]["autoattack"]),
+                d_aa=f"{v['d_aa']:+.1f}", rat_worst=fmt(rat["worst_case"]), sat_worst=fmt(sat["worst_case"]),
+                d_worst=f"{v['d_worst']:+.1f}", rat_clean=fmt(rat["clean"]), sat_clean=fmt(sat["clean"]),
+                d_clean=f"{v['d_clean']:+.1f}", pgd_steps=rat["budget"]["eval"]["pgd_steps"],
+                rat_gap=fmt(v["rat_gap"]), sat_gap=fmt(v["sat_gap"])))
+    if reading_lines:
+        lines += ["### Reading", "", *reading_lines, ""]
+    return lines
+
+
+def render(rows_all: list[dict[str, Any]], results_rel: str,
+           study_rows: Optional[list[dict[str, Any]]] = None) -> str:
+    """The reproduction's part of the page: head, AutoAttack's standard version (if any row has it), one
+    section per budget, commands, the tail."""
     groups = group_rows(rows_all)
-    lines = head_section(groups, results_rel)
+    autoattack = groups.pop(AUTOATTACK_PRESET, None)
+    lines = head_section(groups, results_rel, autoattack)
+    if autoattack:
+        lines += autoattack_section(autoattack, groups)
     if not groups:
         lines += [T.NO_RUN_YET, ""]
     first = next(iter(groups), None)
     for preset, rows in groups.items():
-        lines += budget_section(preset, rows, groups, first)
+        if SUPERSEDED_BY.get(preset) in groups:
+            lines += superseded_section(preset, rows, results_rel)
+        else:
+            lines += budget_section(preset, rows, groups, first)
+    lines += setting_section()
+    if groups:
+        lines += commands_section(groups[first], {r["name"]: r for r in study_rows or []})
     return "\n".join(lines + tail_section(groups))
 
 
@@ -687,7 +856,8 @@ def figures_section(payload: dict[str, Any]) -> list[str]:
             lines.append(f"| {label} | " + " | ".join(fmt(100 * curve[x], 1) if x in curve else "–"
                                                       for x in xs) + " |")
     lines += ["", T.FIGURES_READING, "", *figures_reading(models)]
-    lines += ["", "Commands:", "", "```bash", *[models[m]["command"] for m in labels], "```", ""]
+    lines += ["", T.FIGURES_COMMANDS.substitute(label=labels[0]), "", "```bash", models[labels[0]]["command"], "```",
+              ""]
     return lines
 
 
@@ -800,11 +970,10 @@ def study_head(results_rel: str) -> list[str]:
     mnist = budget_text({"epochs": study.BUDGETS["mnist"]["mnist_epochs"],
                          "max_train_examples": study.BUDGETS["mnist"]["max_train_examples"], "eval": evaluation},
                         "MNIST")
-    cifar = budget_text(reproduce.for_dataset(reproduce.PRESETS["cpu"], "cifar10") | {
-        "epochs": study.BUDGETS["cifar10"]["cifar_epochs"], "eval": evaluation}, "CIFAR-10")
     bars = " / ".join(f"{v:.0f}% ({DATASET_NAMES[d]})" for d, v in TRAINED_CLEAN.items())
+    cifar_epochs = f"{study.BUDGETS['cifar10']['cifar_epochs']:g}"
     return T.STUDY_HEAD.substitute(results_rel=results_rel, warmup=study.WARMUP, mnist_budget=mnist,
-                                   cifar_budget=cifar, trained_bars=bars).split("\n")
+                                   cifar_epochs=cifar_epochs, trained_bars=bars).split("\n")
 
 
 def study_summary_table(summary: "OrderedDict[str, dict[str, Any]]", dataset: str) -> list[str]:
@@ -839,22 +1008,23 @@ def study_verdicts(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
     return lines
 
 
+STUDY_RUN_ATTACKS = ("pgd", "apgd_t", "square")   # the study's every-run columns (the rows hold every attack)
+
+
 def study_runs_table(rows: dict[str, dict[str, Any]], dataset: str) -> list[str]:
-    lines = [T.STUDY_EVERY_RUN, "",
-             "| run | clean | FGSM | PGD-20 | CW-inf | APGD-CE | APGD-T | Square | NAttack | **worst** "
-             "| train s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for run in study.RUNS:
-        row = rows.get(run.name)
-        if row is None or run.dataset != dataset:
-            continue
-        a = row["attacks"]
-        lines.append(f"| {run.name} | {fmt(row['clean'])} | " + " | ".join(fmt(a.get(k)) for k, _ in ATTACK_COLUMNS) +
-                     f" | **{fmt(row['worst_case'])}** | {row['train_seconds']:.0f} |")
-    curves = [(run.name, rows[run.name]["train_curve"]) for run in study.RUNS
-              if run.dataset == dataset and rows.get(run.name, {}).get("train_curve")]
-    if curves:
-        lines += ["", T.STUDY_CURVES_NOTE, "", "| run | training accuracy per Keras epoch |", "|---|---|"]
-        lines += [f"| {name} | {' '.join(f'{100 * c[1]:.0f}' for c in curve)} |" for name, curve in curves]
+    """One line per run: clean, every attack, the worst case and the training curve (whole percent)."""
+    runs = [run for run in study.RUNS if run.dataset == dataset and run.name in rows]
+    keys = [k for k in STUDY_RUN_ATTACKS if any(k in rows[run.name]["attacks"] for run in runs)]
+    titles = dict(ATTACK_COLUMNS)
+    lines = [T.STUDY_EVERY_RUN, "", T.STUDY_CURVES_NOTE, "",
+             "| run | clean | " + " | ".join(titles[k].format(pgd=study.EVAL["pgd_steps"]) for k in keys) +
+             " | **worst** | training accuracy per Keras epoch |", "|---|" + "---:|" * (len(keys) + 2) + "---|"]
+    for run in runs:
+        row = rows[run.name]
+        curve = " ".join(f"{100 * c[1]:.0f}" for c in row.get("train_curve") or [])
+        lines.append(f"| {run.name} | {fmt(row['clean'], 1)} | " +
+                     " | ".join(fmt(row["attacks"].get(k), 1) for k in keys) +
+                     f" | **{fmt(row['worst_case'], 1)}** | {curve} |")
     return lines
 
 
@@ -886,13 +1056,8 @@ def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]
     for dataset in ("mnist", "cifar10"):
         lines += study_dataset_section(rows, dataset)
     lines += [*T.PROTOTYPE_HEAD.split("\n"), "| method | seeds | clean | worst case |", "|---|---|---|---|",
-              *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in PROTOTYPE], "", T.STUDY_COMMANDS, "", "```bash"]
-    for run in study.RUNS:
-        row = rows.get(run.name)
-        if row:
-            lines += [f"# {run.name} (finished {row['finished_at']}, commit {row['git_commit'][:12]})",
-                      row["commands"]["train"], row["commands"]["evaluate"]]
-    return lines + ["```", "", T.STUDY_CONTINUE, ""]
+              *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in PROTOTYPE], ""]
+    return lines + [T.STUDY_CONTINUE, ""]
 
 
 README_BEGIN = "<!-- results:begin (generated by benchmarks/make_results.py; do not edit) -->"
@@ -900,8 +1065,9 @@ README_END = "<!-- results:end -->"
 
 
 def readme_tables(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, Any]]):
-    """label -> rows of the README table (published budget, MNIST, the study's extra seeds joined),
-    and label -> rows of the same models evaluated on 1,000 test images (the reproduction's seeds)."""
+    """label -> rows of the published budget (MNIST, the study's extra seeds joined), label -> rows of
+    the same models evaluated on 1,000 test images (the reproduction's seeds), and label -> rows of
+    AutoAttack's standard version (`AUTOATTACK_PRESET`)."""
     groups = group_rows(repro_rows)
     cpu = groups.get("cpu", {})
     table: "OrderedDict[str, list[dict[str, Any]]]" = OrderedDict()
@@ -925,50 +1091,270 @@ def readme_tables(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, A
                  and r.dataset == "mnist"]
     if candidate:
         table[T.README_CANDIDATE] = candidate
-    full = groups.get(full_evaluation(groups) or "", {})
-    big: "OrderedDict[str, list[dict[str, Any]]]" = OrderedDict()
-    for run in reproduce.RUNS:
-        if run.name in full and run.dataset == "mnist" and not run.overrides:
-            big.setdefault(LABELS[run.method], []).append(full[run.name])
-    return table, big
+
+    def by_label(group):
+        out: "OrderedDict[str, list[dict[str, Any]]]" = OrderedDict()
+        for run in reproduce.RUNS:
+            if run.name in group and run.dataset == "mnist" and not run.overrides:
+                out.setdefault(LABELS[run.method], []).append(group[run.name])
+        return out
+    aa = groups.pop(AUTOATTACK_PRESET, {})
+    return table, by_label(groups.get(full_evaluation(groups) or "", {})), by_label(aa)
 
 
-def readme_comparison(table: "OrderedDict[str, list[dict[str, Any]]]") -> Optional[dict[str, float]]:
-    """RAT minus SAT (means over seeds, points) under PGD-20 and in the worst case, if both have rows."""
-    if "SAT" not in table or "RAT" not in table:
+def readme_entries(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, Any]]
+                   ) -> "OrderedDict[str, dict[str, Any]]":
+    """label -> {rows, over, images}: each method's largest evaluation, AutoAttack's standard version
+    first, then the 1,000-image re-evaluation, then the published budget (over: "autoattack" or "suite")."""
+    table, big, aa = readme_tables(repro_rows, study_rows)
+    out: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
+    for label, rows in table.items():
+        chosen, over = ((aa[label], "autoattack") if label in aa else (big[label], "suite") if label in big
+                        else (rows, "suite"))
+        out[label] = {"rows": chosen, "over": over,
+                      "images": min(r["budget"]["eval"]["eval_examples"] if "budget" in r else r["num_examples"]
+                                    for r in chosen)}
+    return out
+
+
+def readme_comparison(entries: "OrderedDict[str, dict[str, Any]]") -> Optional[dict[str, Any]]:
+    """RAT minus SAT (means over seeds, points) in the worst case and under AutoAttack, when both show
+    the same evaluation; None otherwise."""
+    sat, rat = entries.get("SAT"), entries.get("RAT")
+    if not (sat and rat) or (sat["over"], sat["images"]) != (rat["over"], rat["images"]):
         return None
 
-    def mean(label, key):
-        return _stats([r[key] if key != "pgd" else r["attacks"]["pgd"] for r in table[label]])[0]
-    return {"pgd": mean("RAT", "pgd") - mean("SAT", "pgd"),
-            "worst_case": mean("RAT", "worst_case") - mean("SAT", "worst_case")}
+    def mean(entry, key):
+        values = [r["worst_case"] if key == "worst_case" else r["attacks"].get(key) for r in entry["rows"]]
+        return _stats(values)[0] if values and None not in values else None
+    sat_aa, rat_aa = mean(sat, "autoattack"), mean(rat, "autoattack")
+    aa = rat_aa - sat_aa if sat["over"] == "autoattack" and None not in (sat_aa, rat_aa) else None
+    return {"worst_case": mean(rat, "worst_case") - mean(sat, "worst_case"), "autoattack": aa,
+            "over": T.README_OVER[sat["over"]].substitute(images=f"{sat['images']:,}")}
+
+
+def _direction(value: float) -> str:
+    return "above" if value > 0 else "below"
 
 
 def readme_block(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, Any]]) -> list[str]:
-    """The README's short results table: MNIST at the published budget, mean over the seeds run."""
-    table, big = readme_tables(repro_rows, study_rows)
-    if not table:
+    """The README's results table: MNIST, each method at its largest evaluation, mean over the seeds run."""
+    entries = readme_entries(repro_rows, study_rows)
+    if not entries:
         return [T.README_NO_RESULT]
-    any_row = next(iter(table.values()))[0]
+    any_row = next(iter(entries.values()))["rows"][0]
+    aa_budget = reproduce.PRESETS[AUTOATTACK_PRESET]
     out = [T.README_INTRO.substitute(train_steps=f"{any_row['train_steps']:,}",
-                                     num_examples=f"{any_row['num_examples']:,}",
-                                     full_note=T.README_FULL_NOTE if big else ""), "",
-           "| method | seeds | clean | PGD-20 (CE) | **worst case** |" + (" worst case, 1,000 images (seeds) |"
-                                                                           if big else ""),
-           "|---|---:|---:|---:|---:|" + ("---:|" if big else "")]
-    for label, rows in table.items():
-        extra = ""
-        if big:
-            extra = (f" {_mean_sd([r['worst_case'] for r in big[label]])} ({len(big[label])}) |" if label in big
-                     else " – |")
-        out.append(f"| {label} | {len(rows)} | {_mean_sd([r['clean'] for r in rows])} | "
-                   f"{_mean_sd([r['attacks'].get('pgd', float('nan')) for r in rows])} | "
-                   f"**{_mean_sd([r['worst_case'] for r in rows])}** |" + extra)
-    d = readme_comparison(table)
+                                     aa_budget=T.README_AA_BUDGET.substitute(
+                                         apgd_steps=aa_budget["apgd_steps"], apgd_targets=aa_budget["apgd_targets"],
+                                         square_queries=f"{aa_budget['square_queries']:,}"),
+                                     suite_budget=T.README_SUITE_BUDGET.substitute(
+                                         {k: f"{v:,}" for k, v in reproduce.CPU_EVAL.items()})), "",
+           "| method | seeds | clean | AutoAttack, 1,000 images | **worst case** | worst case over |",
+           "|---|---:|---:|---:|---:|---|"]
+    for label, e in entries.items():
+        rows = e["rows"]
+        aa = [r["attacks"]["autoattack"] for r in rows if "autoattack" in r["attacks"]]
+        aa_cell = _mean_sd(aa) if e["over"] == "autoattack" and len(aa) == len(rows) else "–"
+        over = T.README_OVER[e["over"]].substitute(images=f"{e['images']:,}")
+        out.append(f"| {label} | {len(rows)} | {_mean_sd([r['clean'] for r in rows])} | {aa_cell} | "
+                   f"**{_mean_sd([r['worst_case'] for r in rows])}** | {over} |")
+    d = readme_comparison(entries)
     sentence = "" if d is None else T.README_COMPARISON.substitute(
-        pgd=f"{abs(d['pgd']):.1f}", pgd_direction="above" if d["pgd"] > 0 else "below",
-        worst=f"{abs(d['worst_case']):.1f}", worst_direction="above" if d["worst_case"] > 0 else "below")
+        worst=f"{abs(d['worst_case']):.1f}", worst_direction=_direction(d["worst_case"]), over=d["over"],
+        aa="" if d["autoattack"] is None else T.README_COMPARISON_AA.substitute(
+            aa=f"{abs(d['autoattack']):.1f}", aa_direction=_direction(d["autoattack"])))
     return out + ["", sentence + T.README_DETAILS]
+
+
+# --------------------------------------------------------------------------------------------
+# The robust-overfitting study (benchmarks/overfit.py): when its results file exists, it leads.
+
+OVERFIT_RESULTS = os.path.join(REPO, "benchmarks", "results", "overfit.jsonl")
+OVERFIT_FIGURE = os.path.join(REPO, "docs", "fig_overfit_gap.png")
+OVERFIT_LABELS = {"rat-e0.5": "RAT, e = 0.5 end points"}
+
+
+def overfit_rows(path: str = OVERFIT_RESULTS) -> list[dict[str, Any]]:
+    """The study's rows (the last one of each run name), calibration and stopped runs left out."""
+    rows: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
+    for row in reproduce.read_rows(path):
+        if not row.get("calibration") and not row.get("stopped"):
+            rows.pop(row["name"], None)
+            rows[row["name"]] = row
+    return list(rows.values())
+
+
+def _overfit_config(row: dict[str, Any]) -> str:
+    return row.get("config_name") or row["method"]
+
+
+def overfit_summary(rows: list[dict[str, Any]]) -> "OrderedDict[str, dict[str, Any]]":
+    """config -> lists over its seeds (None values left out): best / last clean, pgd, autoattack,
+    worst; PGD minus AutoAttack per checkpoint; the last epoch's train - test PGD gap; best epochs.
+    SAT first, then RAT, then the other configs in the file's order."""
+    out: "OrderedDict[str, dict[str, Any]]" = OrderedDict((c, None) for c in ("sat", "rat"))
+    for row in rows:
+        entry = out.get(_overfit_config(row)) or {"runs": []}
+        entry["runs"].append(row)
+        out[_overfit_config(row)] = entry
+    summary: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
+    for config, entry in out.items():
+        if entry is None:
+            continue
+        runs = entry["runs"]
+        e: dict[str, Any] = {"runs": runs}
+        for point in ("best", "last"):
+            for key in ("clean", "pgd", "autoattack", "worst"):
+                e[f"{point}_{key}"] = [r[point][key] for r in runs if r.get(point, {}).get(key) is not None]
+            e[f"{point}_pgd_aa"] = [r[point]["pgd"] - r[point]["autoattack"] for r in runs
+                                    if r.get(point, {}).get("pgd") is not None
+                                    and r[point].get("autoattack") is not None]
+        e["gap"] = [r["curves"][-1]["train_pgd"] - r["curves"][-1]["test_pgd"] for r in runs if r.get("curves")]
+        e["best_epoch"] = [r["best_epoch"] for r in runs if r.get("best_epoch") is not None]
+        summary[config] = e
+    return summary
+
+
+def separation(a: list[float], b: list[float]) -> dict[str, Any]:
+    """How two sets of seeds compare: "above" (a's lowest above b's highest), "below", "overlap",
+    "too_few" (fewer than two seeds on a side) or "missing" (no number on a side)."""
+    if not a or not b:
+        return {"outcome": "missing", "n_a": len(a), "n_b": len(b)}
+    (mean_a, _, low_a, high_a), (mean_b, _, low_b, high_b) = _stats(a), _stats(b)
+    outcome = ("too_few" if len(a) < 2 or len(b) < 2 else "above" if low_a > high_b else "below" if high_a < low_b
+               else "overlap")
+    return {"outcome": outcome, "n_a": len(a), "n_b": len(b), "difference": mean_a - mean_b,
+            "low_a": low_a, "high_a": high_a, "low_b": low_b, "high_b": high_b}
+
+
+def overfit_values(summary: "OrderedDict[str, dict[str, Any]]") -> Optional[dict[str, dict[str, Any]]]:
+    """RAT against SAT: the train-test gap, AutoAttack at the best and last checkpoints, and the
+    PGD - AutoAttack gap at both (see `separation`); None without both configs."""
+    rat, sat = summary.get("rat"), summary.get("sat")
+    if not (rat and sat):
+        return None
+    return {"gap": separation(rat["gap"], sat["gap"]),
+            **{f"{p}_autoattack": separation(rat[f"{p}_autoattack"], sat[f"{p}_autoattack"]) for p in ("best", "last")},
+            **{f"{p}_pgd_aa": separation(rat[f"{p}_pgd_aa"], sat[f"{p}_pgd_aa"]) for p in ("best", "last")}}
+
+
+def _outcome(templates: dict[str, "T.T"], v: dict[str, Any]) -> str:
+    return templates[v["outcome"]].substitute(
+        {k: (f"{x:.1f}" if k.startswith(("low_", "high_", "difference")) else x) for k, x in v.items()})
+
+
+def overfit_verdicts(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
+    v = overfit_values(summary)
+    if v is None:
+        return [T.OVERFIT_NO_PAIR]
+    rat, sat = summary["rat"], summary["sat"]
+
+    def diff(x):
+        return f"{x['difference']:+.1f}" if "difference" in x else "–"
+    lines = [T.OVERFIT_GAP.substitute(rat=_mean_sd(rat["gap"]), sat=_mean_sd(sat["gap"]), difference=diff(v["gap"]),
+                                      outcome=_outcome(T.OVERFIT_GAP_OUTCOMES, v["gap"]))]
+    for point in ("last", "best"):
+        x = v[f"{point}_autoattack"]
+        lines.append(T.OVERFIT_AA.substitute(checkpoint=point, rat=_mean_sd(rat[f"{point}_autoattack"]),
+                                             sat=_mean_sd(sat[f"{point}_autoattack"]), difference=diff(x),
+                                             outcome=_outcome(T.OVERFIT_OUTCOMES, x)))
+    for point in ("last", "best"):
+        lines.append(T.OVERFIT_PGD_AA.substitute(checkpoint=point, rat=_mean_sd(rat[f"{point}_pgd_aa"]),
+                                                 sat=_mean_sd(sat[f"{point}_pgd_aa"]),
+                                                 outcome=_outcome(T.OVERFIT_OUTCOMES, v[f"{point}_pgd_aa"])))
+    return lines
+
+
+def overfit_table(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
+    out = ["| method | seeds | best epoch | clean, last | AutoAttack, best | AutoAttack, last | worst, best "
+           "| worst, last | PGD − AutoAttack, last | train − test |", "|---|" + "---:|" * 9]
+    for config, e in summary.items():
+        epochs = "/".join(str(x) for x in e["best_epoch"]) or "–"
+        out.append(f"| {OVERFIT_LABELS.get(config, LABELS.get(config, config))} | {len(e['runs'])} | {epochs} | "
+                   f"{_mean_sd(e['last_clean'])} | {_mean_sd(e['best_autoattack'])} | "
+                   f"**{_mean_sd(e['last_autoattack'])}** | {_mean_sd(e['best_worst'])} | "
+                   f"{_mean_sd(e['last_worst'])} | {_mean_sd(e['last_pgd_aa'])} | {_mean_sd(e['gap'])} |")
+    return out
+
+
+def mean_curves(runs: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """train_pgd and test_pgd per epoch, mean over the runs that reached that epoch."""
+    out = {}
+    for key in ("train_pgd", "test_pgd"):
+        by_epoch: dict[int, list[float]] = {}
+        for r in runs:
+            for point in r.get("curves") or []:
+                if point.get(key) is not None:
+                    by_epoch.setdefault(point["epoch"], []).append(point[key])
+        out[key] = [(epoch, sum(v) / len(v)) for epoch, v in sorted(by_epoch.items())]
+    return out
+
+
+def draw_overfit_gap(summary: "OrderedDict[str, dict[str, Any]]", path: str = OVERFIT_FIGURE) -> Optional[str]:
+    """Writes the train and test PGD-10 curves of SAT and RAT (mean over seeds) as a PNG, atomically;
+    returns the path, None when neither has a curve."""
+    curves = {config: mean_curves(summary[config]["runs"]) for config in ("sat", "rat") if config in summary}
+    curves = {c: v for c, v in curves.items() if v["train_pgd"]}
+    if not curves:
+        return None
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    from rat_tf.files import atomic_write  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(6.0, 3.4), dpi=110)
+    for (config, v), colour in zip(curves.items(), ("tab:blue", "tab:red")):
+        for key, style, what in (("train_pgd", "-", "train"), ("test_pgd", "--", "test")):
+            ax.plot([e for e, _ in v[key]], [a for _, a in v[key]], style, color=colour,
+                    label=f"{LABELS[config]} {what}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("PGD-10 accuracy (%)")
+    ax.set_title("Robust overfitting: train vs test PGD-10 (mean over seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"), mode="wb")
+    plt.close(fig)
+    return path
+
+
+def _regime_text(rows: list[dict[str, Any]]) -> str:
+    regime = next((r["regime"] for r in rows if r.get("regime")), None)
+    if not regime:
+        return ""
+    return T.OVERFIT_REGIME.substitute(arch=regime.get("arch", "?"), epochs=regime.get("epochs", "?"),
+                                       train_examples=f"{regime.get('train_examples', 0):,}")
+
+
+def overfit_section(rows: list[dict[str, Any]], results_rel: str, figure: Optional[str],
+                    docs: str = os.path.join(REPO, "docs")) -> list[str]:
+    """The study's head, the table over seeds, the verdicts and the gap figure (path relative to docs/)."""
+    summary = overfit_summary(rows)
+    lines = [*T.OVERFIT_HEAD.substitute(results_rel=results_rel, regime=_regime_text(rows)).split("\n"),
+             *overfit_table(summary), "", T.OVERFIT_VERDICT, "", *overfit_verdicts(summary), ""]
+    if figure:
+        lines += [T.OVERFIT_FIGURE.substitute(path=os.path.relpath(figure, docs)), "", T.OVERFIT_FIGURE_NOTE, ""]
+    return lines + [T.OUTSIDE_REGIME, ""]
+
+
+def readme_overfit(rows: list[dict[str, Any]]) -> list[str]:
+    """The README's first table when the study has rows: AutoAttack and the worst case, best and last."""
+    if not rows:
+        return []
+    summary = overfit_summary(rows)
+    regime = next((r["regime"] for r in rows if r.get("regime")), {})
+    regime_text = (f"{regime.get('arch')}, {regime.get('train_examples', 0):,} images, {regime.get('epochs')} epochs"
+                   if regime else "the study's regime")
+    out = [T.README_OVERFIT_INTRO.substitute(regime=regime_text), "",
+           "| method | seeds | AutoAttack, best | AutoAttack, last | worst case (AA+), last | train − test |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for config, e in summary.items():
+        out.append(f"| {OVERFIT_LABELS.get(config, LABELS.get(config, config))} | {len(e['runs'])} | "
+                   f"{_mean_sd(e['best_autoattack'])} | **{_mean_sd(e['last_autoattack'])}** | "
+                   f"{_mean_sd(e['last_worst'])} | {_mean_sd(e['gap'])} |")
+    return out + ["", T.README_OUTSIDE_REGIME, ""]
 
 
 def update_readme(path: str, block: list[str]) -> bool:
@@ -981,7 +1367,7 @@ def update_readme(path: str, block: list[str]) -> bool:
     _, tail = rest.split(README_END, 1)
     new = head + README_BEGIN + "\n" + "\n".join(block) + "\n" + README_END + tail
     if new != text:
-        from rat_tf.files import atomic_write_text  # noqa: PLC0415  (imports TensorFlow: only here)
+        from rat_tf.files import atomic_write_text  # noqa: PLC0415
         atomic_write_text(path, new)
     return True
 
@@ -991,22 +1377,31 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--results", default=reproduce.RESULTS)
     parser.add_argument("--study_results", default=study.RESULTS)
     parser.add_argument("--figures", default=figures.RESULTS)
+    parser.add_argument("--overfit_results", default=OVERFIT_RESULTS,
+                        help="the robust-overfitting study's rows (benchmarks/overfit.py); it leads when it exists")
+    parser.add_argument("--overfit_figure", default=OVERFIT_FIGURE, help="where its gap-curve PNG goes")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "RESULTS.md"))
     parser.add_argument("--readme", default=os.path.join(REPO, "README.md"),
                         help="README whose results table (between its markers) is regenerated; '' to skip")
     args = parser.parse_args(argv)
     rows = reproduce.read_rows(args.results)
-    text = render(rows, os.path.relpath(args.results, REPO))
+    study_rows = reproduce.read_rows(args.study_results)
+    overfit = overfit_rows(args.overfit_results)
+    text = ""
+    if overfit:
+        figure = draw_overfit_gap(overfit_summary(overfit), args.overfit_figure)
+        text = "\n".join(overfit_section(overfit, os.path.relpath(args.overfit_results, REPO), figure,
+                                         os.path.dirname(os.path.abspath(args.out)))) + "\n"
+    text += render(rows, os.path.relpath(args.results, REPO), study_rows)
     if os.path.exists(args.figures):
         with open(args.figures, encoding="utf-8") as f:
             text += "\n" + "\n".join(figures_section(json.load(f)))
-    text += "\n" + "\n".join(study_section(reproduce.read_rows(args.study_results),
-                                            os.path.relpath(args.study_results, REPO)))
-    from rat_tf.files import atomic_write_text  # noqa: PLC0415  (imports TensorFlow: only here)
+    text += "\n" + "\n".join(study_section(study_rows, os.path.relpath(args.study_results, REPO)))
+    from rat_tf.files import atomic_write_text  # noqa: PLC0415
     atomic_write_text(args.out, text)
     print(f"wrote {args.out} from {len(rows)} row(s)")
     if args.readme:
-        block = readme_block(rows, reproduce.read_rows(args.study_results))
+        block = readme_overfit(overfit) + readme_block(rows, study_rows)
         if update_readme(args.readme, block):
             print(f"updated the results table in {args.readme}")
         else:

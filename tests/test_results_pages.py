@@ -250,10 +250,11 @@ def test_readme_table_is_regenerated_between_its_markers_only(tmp_path):
              r("mnist-rat", "rat", 99.6, 60.2, 27.6), {**r("mnist-rat", "rat", 1, 1, 1), "preset": "cpu-quick"}]
     block = make_results.readme_block(repro, [])
     text = "\n".join(block)
-    assert "| SAT | 2 | 98.1 ± 0.4 | 87.7 ± 1.0 | **83.2 ± 1.4** |" in text
-    assert "| RAT | 1 | 99.6 | 60.2 | **27.6** |" in text          # the cpu-quick row is not mixed in
-    d = make_results.readme_comparison(make_results.readme_tables(repro, [])[0])
-    assert round(d["pgd"], 1) == -27.5 and round(d["worst_case"], 1) == -55.6      # RAT minus SAT
+    assert "| SAT | 2 | 98.1 ± 0.4 | – | **83.2 ± 1.4** | suite, 500 images |" in text
+    assert "| RAT | 1 | 99.6 | – | **27.6** | suite, 500 images |" in text     # the cpu-quick row is not mixed in
+    assert "PGD-20 (CE)" not in text      # every robustness number shown is AutoAttack or a worst case
+    d = make_results.readme_comparison(make_results.readme_entries(repro, []))
+    assert round(d["worst_case"], 1) == -55.6 and d["autoattack"] is None      # RAT minus SAT
     readme = tmp_path / "README.md"
     readme.write_text("intro\n" + make_results.README_BEGIN + "\nold\n" + make_results.README_END + "\nrest\n")
     assert make_results.update_readme(str(readme), block)
@@ -315,26 +316,43 @@ def test_a_complete_1000_image_reevaluation_is_the_headline_section():
     reeval = page[first:second]
     assert T.SECTION_MODELS.substitute(base="cpu") in reeval
     assert T.CURVES not in reeval and "python train_main.py" not in reeval
-    assert T.CURVES in page[second:] and T.EVAL_BUDGET_FULL.substitute(preset=label) in page
+    assert T.EVAL_BUDGET_FULL.substitute(preset=label) in page
+    # The published budget's section is compact now: one table of every run at 500 images, with its
+    # cost and training curve; the commands are listed once (the rows hold them), not per run.
+    published = page[second:page.index("## Setting")]
+    assert T.EVERY_RUN.substitute(eval_examples="500") in published and T.CURVES not in published
+    cpu_sat = {r["name"]: r for r in cpu}["mnist-sat"]
+    curve = " ".join(f"{100 * c[1]:.0f}" for c in cpu_sat["train_curve"])
+    assert (f"| mnist-sat | {cpu_sat['clean']:.1f} | {cpu_sat['attacks']['pgd']:.1f} | "
+            f"**{cpu_sat['worst_case']:.1f}** |") in published and f"| {curve} |" in published
+    assert "(finished " not in page and page.count("python evaluate_main.py") == 1
     assert T.NOT_COVERED_FULL_EVAL not in page
     sat = {r["name"]: r for r in rows if r["preset"] == label}["mnist-sat"]
     block = "\n".join(make_results.readme_block(rows, []))
-    assert "worst case, 1,000 images (seeds) |" in block
-    assert f"| {make_results._mean_sd([sat['worst_case'], sat['worst_case']])}" not in block
+    # The README shows each method at its largest evaluation: here the 1,000-image rows of its seeds.
     seeds = [r for r in rows if r["preset"] == label and r["name"] in ("mnist-sat", "mnist-sat-seed1")]
-    assert f" {make_results._mean_sd([r['worst_case'] for r in seeds])} (2) |" in block
+    assert (f"| SAT | 2 | {make_results._mean_sd([r['clean'] for r in seeds])} | – | "
+            f"**{make_results._mean_sd([r['worst_case'] for r in seeds])}** | suite, 1,000 images |") in block
+    assert sat["worst_case"] in [r["worst_case"] for r in seeds]
 
 
 def test_an_older_budget_shows_only_the_tables_it_has_runs_for():
     path = os.path.join(reproduce.REPO, "benchmarks", "results", "reproduce.jsonl")
     with open(path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
+    quick_rows = [r for r in rows if r["preset"] == "cpu-quick"]
     rows = [r for r in rows if r["preset"] in ("cpu", "cpu-quick") and r["name"] != "cifar10-sat"]
-    # Only MNIST rows: the published budget still lists CIFAR-10 ("not yet run"), the older one not.
+    # Only MNIST rows: the published budget still lists CIFAR-10 ("not yet run").
     page = make_results.render(rows, "reproduce.jsonl")
-    cpu, quick = page.split("## Budget `--preset=cpu-quick`")
-    assert "### Table 1 analogue: CIFAR-10" in cpu and "### Table 1 analogue: CIFAR-10" not in quick.split("\n## ")[0]
-    assert "### Table 1 analogue: MNIST" in quick
+    cpu, quick = page.split("## Budget `--preset=cpu-quick` (superseded)")
+    assert "### Table 1 analogue: CIFAR-10" in cpu and "| SAT | not yet run |" in cpu
+    # The cpu-quick budget, superseded by cpu, is one line naming its runs, no tables.
+    quick = quick.split("\n## ")[0]
+    assert "### " not in quick and all(r["name"] in quick for r in quick_rows)
+    assert f"{len(quick_rows)} run(s)" in quick
+    # On its own (nothing supersedes it) it keeps its tables.
+    alone = make_results.render(quick_rows, "reproduce.jsonl")
+    assert "## Budget `--preset=cpu-quick`\n" in alone and "### Table 1 analogue: MNIST" in alone
 
 
 def reading_row(name, method, clean, worst, pgd, checks=()):
@@ -379,4 +397,139 @@ def test_cifar_study_section_judges_training_by_its_own_bar_and_only_its_configs
     cifar = text[text.index("## CIFAR-10"):]
     assert "rat-warm" not in cifar.split("### Every run")[0]
     assert "- **rat-e0.5-s0 vs sat**" in cifar and "- **rat-e0.5-s0 vs rat**" in cifar
-    assert "per Keras epoch" in cifar and "| cifar10-sat-seed0 | 16 21 |" in cifar
+    line = next(x for x in cifar.splitlines() if x.startswith("| cifar10-sat-seed0 |"))
+    assert "per Keras epoch" in cifar and line.endswith("| **18.6** | 16 21 |")
+
+
+def autoattack_row(cpu_row, clean, fgsm, pgd, cw, cascade, worst):
+    """A synthetic `cpu-autoattack` row for one of the published budget's models (same training id)."""
+    run = {r.name: r for r in reproduce.RUNS}[cpu_row["name"]]
+    plan = reproduce.plan(run, reproduce.PRESETS["cpu-autoattack"], "/r", "cpu-autoattack")
+    attacks = {"fgsm": fgsm, "pgd": pgd, "cw": cw, **dict(zip(make_results.CASCADE, cascade)),
+               "autoattack": cascade[-1]}
+    return {**cpu_row, "preset": "cpu-autoattack", "budget": plan.budget, "clean": clean, "attacks": attacks,
+            "worst_case": worst, "num_examples": 1000, "eval_id": plan.eval_id, "checks_fired": [],
+            "commands": {**cpu_row["commands"], "evaluate": reproduce.command_text(plan.eval_cmd)}}
+
+
+def recorded_rows():
+    path = os.path.join(reproduce.REPO, "benchmarks", "results", "reproduce.jsonl")
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_autoattack_rows_lead_the_page_and_the_readme(tmp_path):
+    assert dict(make_results.ATTACK_COLUMNS)["fab_t"] == "FAB-T"
+    assert dict(make_results.ATTACK_COLUMNS)["autoattack"] == "AutoAttack"
+    rows = recorded_rows()
+    cpu = {r["name"]: r for r in rows if r["preset"] == "cpu"}
+    synthetic = [autoattack_row(cpu["mnist-sat"], 98.7, 92.0, 86.5, 86.0, (82.0, 81.1, 81.0, 80.9), 80.2),
+                 autoattack_row(cpu["mnist-rat"], 99.4, 85.0, 60.1, 50.0, (38.0, 25.3, 25.1, 24.6), 24.0)]
+    assert synthetic[0]["budget"]["eval"]["fab_steps"] == 100 and synthetic[0]["budget"]["eval"]["attacks"] == "default"
+    results = write_jsonl(tmp_path / "reproduce.jsonl", rows + synthetic)
+    study_rows = reproduce.read_rows(study.RESULTS)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{make_results.README_BEGIN}\nold\n{make_results.README_END}\nrest\n")
+    out = tmp_path / "RESULTS.md"
+    assert make_results.main(["--results", results, "--study_results", study.RESULTS,
+                              "--figures", str(tmp_path / "none.json"), "--out", str(out),
+                              "--readme", str(readme)]) == 0
+    page = out.read_text()
+    assert not re.search(r"\bissues? ?#?\d", page + readme.read_text(), re.IGNORECASE)
+    sections = [line for line in page.splitlines() if line.startswith("## ")]
+    assert sections[0] == T.AUTOATTACK_HEADING
+    assert sections[1] == "## Budget `--preset=cpu --eval_examples=1000`"      # the rest as before
+    aa = page[page.index(T.AUTOATTACK_HEADING):page.index(sections[1])]
+    assert "| SAT | 98.7 | 92.0 | 86.5 | 86.0 | 80.9 | **80.2** | 82.0 / 81.1 / 81.0 / 80.9 |" in aa
+    assert "| RAT | 99.4 | 85.0 | 60.1 | 50.0 | 24.6 | **24.0** | 38.0 / 25.3 / 25.1 / 24.6 |" in aa
+    assert "### MNIST (eps 0.3)" in aa and "### CIFAR-10" not in aa     # no CIFAR-10 row has the budget
+    assert T.AUTOATTACK_SAME in aa and "FAB-T 100 iterations x 9" in aa
+    v = make_results.autoattack_values({r["name"]: r for r in synthetic}, "mnist")
+    assert round(v["d_aa"], 1) == -56.3 and round(v["d_worst"], 1) == -56.2
+    assert (round(v["sat_gap"], 1), round(v["rat_gap"], 1)) == (5.6, 35.5)       # PGD-20 minus AutoAttack
+    assert "-56.3" in aa and "35.5" in aa
+    # The README: SAT and RAT from AutoAttack's rows; the others keep their own budget, AutoAttack "–".
+    block = readme.read_text().split(make_results.README_BEGIN)[1].split(make_results.README_END)[0]
+    table = {line.split(" | ")[0][2:]: line.split(" | ") for line in block.splitlines() if line.startswith("| ")}
+    assert table["SAT"][1:6] == ["1", "98.7", "80.9", "**80.2**", "AA+, 1,000 images |"]
+    assert table["RAT"][1:6] == ["1", "99.4", "24.6", "**24.0**", "AA+, 1,000 images |"]
+    big = {r["name"]: r for r in rows if r["preset"] == "cpu --eval_examples=1000"}
+    assert table["TRADES"][3:6] == ["–", f"**{big['mnist-trades']['worst_case']:.1f}**", "suite, 1,000 images |"]
+    assert table[T.README_CANDIDATE][3] == "–" and table[T.README_CANDIDATE][5] == "suite, 500 images |"
+    d = make_results.readme_comparison(make_results.readme_entries(rows + synthetic, study_rows))
+    assert round(d["worst_case"], 1) == -56.2 and round(d["autoattack"], 1) == -56.3
+    # Without AutoAttack rows the page starts with the 1,000-image budget and the README has no AA+ row.
+    assert make_results.render(rows, "r.jsonl").count(T.AUTOATTACK_HEADING) == 0
+    assert "AA+, " not in "\n".join(make_results.readme_block(rows, [])).split("| method |")[1]
+
+
+def overfit_row(config, method, seed, train_pgd, test_pgd, best, last, best_epoch=3):
+    """A synthetic benchmarks/overfit.py row: curves per epoch (percent), best / last checkpoints."""
+    curves = [{"epoch": i + 1, "step": 10 * (i + 1), "train_pgd": tr, "val_pgd": te, "test_pgd": te,
+               "train_clean": tr + 20, "test_clean": te + 20} for i, (tr, te) in enumerate(zip(train_pgd, test_pgd))]
+    point = lambda v: dict(zip(("clean", "pgd", "autoattack", "worst"), v))  # noqa: E731
+    return {"name": f"{config}-seed{seed}", "method": method, "config_name": config, "seed": seed,
+            "config": {"method": {"method": method}}, "regime": {"arch": "wrn-10-1", "train_examples": 2000,
+                                                                   "epochs": len(curves), "name": "r"},
+            "calibration": False, "evaluated": True, "curves": curves, "best_epoch": best_epoch,
+            "best": point(best), "last": point(last)}
+
+
+def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
+    rows = [overfit_row("sat", "sat", 0, [30, 45, 60, 70], [28, 35, 33, 30], (60, 36, 32, 31), (62, 31, 27, 26)),
+            overfit_row("sat", "sat", 1, [30, 46, 62, 72], [28, 36, 34, 31], (61, 37, 33, 32), (63, 32, 28, 27)),
+            overfit_row("rat", "rat", 0, [28, 40, 48, 52], [27, 36, 38, 38], (70, 45, 30, 29), (71, 44, 29, 28)),
+            overfit_row("rat", "rat", 1, [29, 41, 49, 53], [27, 37, 39, 39], (69, 46, 31, 30), (70, 45, 30, 29)),
+            {**overfit_row("sat", "sat", 9, [10], [10], (10, 10, 10, 10), (10, 10, 10, 10)), "name": "cal-x",
+             "calibration": True}]
+    path = write_jsonl(tmp_path / "overfit.jsonl", rows)
+    assert [r["name"] for r in make_results.overfit_rows(path)] == ["sat-seed0", "sat-seed1", "rat-seed0",
+                                                                    "rat-seed1"]
+    summary = make_results.overfit_summary(make_results.overfit_rows(path))
+    assert list(summary) == ["sat", "rat"]
+    assert summary["sat"]["gap"] == [40, 41] and summary["rat"]["gap"] == [14, 14]       # last train - test
+    assert summary["rat"]["last_pgd_aa"] == [15, 15] and summary["sat"]["last_pgd_aa"] == [4, 4]
+    v = make_results.overfit_values(summary)
+    assert v["gap"]["outcome"] == "below" and v["gap"]["difference"] == -26.5      # RAT shrinks the gap
+    assert v["last_autoattack"]["outcome"] == "above" and v["last_autoattack"]["difference"] == 2.0
+    assert v["best_autoattack"]["outcome"] == "below" and v["best_autoattack"]["difference"] == -2.0  # 30-31, 32-33
+    assert v["last_pgd_aa"]["outcome"] == "above"                                  # 15 vs 4
+    assert make_results.separation([1.0], [2.0, 3.0])["outcome"] == "too_few"
+    assert make_results.separation([], [2.0])["outcome"] == "missing"
+    # The page: the study first, then the label, then the reproduction as before; the PNG is written.
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{make_results.README_BEGIN}\nold\n{make_results.README_END}\nrest\n")
+    out, figure = tmp_path / "docs" / "RESULTS.md", tmp_path / "docs" / "fig_overfit_gap.png"
+    assert make_results.main(["--results", reproduce.RESULTS, "--study_results", study.RESULTS,
+                              "--figures", str(tmp_path / "none.json"), "--out", str(out), "--readme", str(readme),
+                              "--overfit_results", path, "--overfit_figure", str(figure)]) == 0
+    with open(figure, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    page = out.read_text()
+    assert not re.search(r"\bissues? ?#?\d", page + readme.read_text(), re.IGNORECASE)
+    headings = [line for line in page.splitlines() if line.startswith("# ")]
+    assert headings[0].startswith("# Robust overfitting") and headings[1] == "# Reproduction at CPU scale"
+    assert page.index(T.OUTSIDE_REGIME) < page.index("# Reproduction at CPU scale")
+    assert "![Train and test PGD-10 accuracy per epoch, SAT and RAT](fig_overfit_gap.png)" in page
+    head = page[:page.index(T.OUTSIDE_REGIME)]
+    assert "| SAT | 2 | 3/3 | 62.5 ± 0.7 | 32.5 ± 0.7 | **27.5 ± 0.7** | 31.5 ± 0.7 | 26.5 ± 0.7 | 4.0 ± 0.0 " \
+           "| 40.5 ± 0.7 |" in head
+    assert "| RAT | 2 | 3/3 | 70.5 ± 0.7 | 30.5 ± 0.7 | **29.5 ± 0.7** |" in head
+    assert "calibration" not in head and "cal-x" not in head
+    assert bullet_titles(head.splitlines()) == [
+        "Does RAT shrink the train-test gap?", "Is RAT above SAT under AutoAttack, last checkpoint?",
+        "Is RAT above SAT under AutoAttack, best checkpoint?", "Is RAT's PGD − AutoAttack gap larger than SAT's"] + [
+        "Is RAT's PGD − AutoAttack gap larger than SAT's"]
+    assert T.OVERFIT_GAP_OUTCOMES["below"].substitute(high_a="14.0", low_b="40.0") in head
+    # The README: the study's table first, then the MNIST table, labelled as outside the paper's regime.
+    block = readme.read_text().split(make_results.README_BEGIN)[1]
+    assert block.index("| SAT | 2 | 32.5 ± 0.7 | **27.5 ± 0.7** | 26.5 ± 0.7 | 40.5 ± 0.7 |") < block.index(
+        T.README_OUTSIDE_REGIME) < block.index("| method | seeds | clean | AutoAttack, 1,000 images |")
+    # Without the file nothing changes.
+    assert make_results.overfit_rows(str(tmp_path / "missing.jsonl")) == []
+    assert make_results.readme_overfit([]) == []
