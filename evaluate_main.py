@@ -13,202 +13,40 @@ report.json, report.md and PNG plots into --output_dir (atomically).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
-import time
-from typing import Any, Callable, Optional, Sequence
 
-from rat_tf import startup  # noqa: E402  (before TensorFlow: drops its start-up probe lines)
+from rat_tf import startup  # before TensorFlow: drops its start-up probe lines
 
 startup.import_tensorflow()
 
-from absl import app, flags, logging
-import numpy as np
-import tensorflow as tf
+from absl import app, flags  # noqa: E402
 
-from flags import errors as flag_errors_lib
-from flags import evaluation as eval_flags
-from flags.errors import flag_errors
-import rat_tf
-from rat_tf import attacks, files
-from rat_tf import data as data_lib
-from rat_tf.evaluation import checks as checks_lib
-from rat_tf.evaluation import corruptions as corruptions_lib
-from rat_tf.evaluation import report as report_lib
-from rat_tf.evaluation import robustness
+from flags import errors as flag_errors_lib  # noqa: E402
+from flags import evaluation as eval_flags  # noqa: E402
+from rat_tf import config as config_lib  # noqa: E402
+from rat_tf.evaluation import pipeline  # noqa: E402
 
 FLAGS = flags.FLAGS
-REPORT_JSON, REPORT_MD = "report.json", "report.md"
-
-
-def load_model(path: str, endpoint: str = "serve", output_key: Optional[str] = None
-               ) -> tuple[Callable[[tf.Tensor], tf.Tensor], dict[str, Any]]:
-    """Loads a SavedModel endpoint as `logits_fn(images) -> logits` plus the rat_tf metadata ({} if none).
-
-    Raises:
-      ValueError: not a SavedModel, no such endpoint, or a dict output without a usable key.
-    """
-    from rat_tf import export as export_lib
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.exists(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"{path} is not a SavedModel directory (no saved_model.pb)")
-    loaded = tf.saved_model.load(path)
-    fn = getattr(loaded, endpoint, None)
-    if fn is None and endpoint in getattr(loaded, "signatures", {}):
-        fn = loaded.signatures[endpoint]
-    if fn is None:
-        available = sorted(set(getattr(loaded, "signatures", {})) | {a for a in ("serve", "serving_default")
-                                                                     if hasattr(loaded, a)})
-        raise ValueError(f"SavedModel has no endpoint {endpoint!r}; available: {', '.join(available) or 'none'}")
-
-    def logits_fn(images):
-        out = fn(tf.convert_to_tensor(images, tf.float32))
-        if isinstance(out, dict):
-            if output_key is None and len(out) != 1:
-                raise ValueError(f"endpoint {endpoint!r} returns {sorted(out)}; pass --output_key")
-            out = out[output_key] if output_key is not None else next(iter(out.values()))
-        return out
-
-    logits_fn.saved_model = loaded  # keeps the variables alive with the function
-    return logits_fn, export_lib.read_metadata(path)
-
-
-def check_compatible(logits_fn, data: data_lib.ImageData) -> None:
-    """Raises ValueError when the model cannot take this dataset (shape, channels, classes)."""
-    probe = data_lib.to_float(data.x_test[:2])
-    try:
-        out = np.asarray(logits_fn(probe))
-    except Exception as err:  # a signature mismatch surfaces as a TF error
-        raise ValueError(f"the model does not accept {data.name} images of shape {data.input_shape}: "
-                         f"{' '.join(str(err).split())[:200]}") from None
-    if out.ndim != 2 or out.shape[0] != len(probe):
-        raise ValueError(f"the model returns shape {out.shape}, expected (batch, num_classes)")
-    if out.shape[1] != data.num_classes:
-        raise ValueError(f"the model has {out.shape[1]} outputs but {data.name} has {data.num_classes} classes")
-
-
-def corrupted_sets(config: eval_flags.EvaluateConfig, x: np.ndarray, y: np.ndarray
-                   ) -> tuple[dict[tuple[str, int], np.ndarray], np.ndarray]:
-    """The corrupted test sets from --corruption_source, and their labels."""
-    names, severities = config.corruptions, config.corruption_severities
-    if config.corruption_source == "generate":
-        images = corruptions_lib.generate((x * 255.0).round().astype(np.uint8), names, severities,
-                                          seed=config.seed, cache_dir=config.corruption_cache_dir)
-        return images, y
-    if config.corruption_source.startswith("npy:"):
-        images, labels = corruptions_lib.load_npy_dir(config.corruption_source[4:], names, severities)
-        keep = min(config.num_examples, len(labels))
-        return {k: v[:keep] for k, v in images.items()}, labels[:keep]
-    sets, labels = {}, None
-    for name in names:
-        for severity in severities:
-            images, labels = corruptions_lib.load_tfds(name, severity, config.data_dir)
-            sets[(name, severity)] = images[:config.num_examples]
-    return sets, labels[:config.num_examples]
-
-
-def run(config: eval_flags.EvaluateConfig, logits_fn, metadata: dict[str, Any],
-        data: data_lib.ImageData) -> dict[str, Any]:
-    """Runs the evaluation and writes the report files; returns the report dict."""
-    suite, started = config.suite, time.time()
-    x = data_lib.to_float(data.x_test[:config.num_examples])
-    y = np.asarray(data.y_test[:config.num_examples], np.int32)
-
-    result = robustness.evaluate(logits_fn, x, y, suite, batch_size=config.batch_size, seed=config.seed,
-                                 progress=robustness.progress_bars())
-    summary = result.summary()
-    per_example = {"clean": result.clean, "worst_case": result.worst_case, **result.per_attack}
-    if result.has_autoattack:
-        per_example["autoattack"] = result.autoattack
-        per_example["autoattack_broken_by"] = result.broken_by.tolist()
-    report: dict[str, Any] = {
-        "rat_tf_version": rat_tf.__version__,
-        "config": config.to_dict(),
-        "model_metadata": metadata,
-        "num_examples": int(len(x)),
-        "results": summary,
-        "robust_accuracy": summary["worst_case"]["accuracy"],
-        "per_example": per_example,
-    }
-    if config.checks and suite.names:
-        found = checks_lib.run_all(logits_fn, x, y, result, suite.epsilon, batch_size=config.batch_size,
-                                   seed=config.seed)
-        report["checks"] = [c.as_dict() for c in found]
-        for line in checks_lib.warnings(found):
-            logging.warning("%s", line)
-    plots = {}
-    xs, ys = x[:config.sweep_examples], y[:config.sweep_examples]
-    step = suite.pgd_step_size
-    if config.sweep_steps:
-        curve = robustness.steps_sweep(logits_fn, xs, ys, suite.epsilon, step, batch_size=config.batch_size,
-                                       seed=config.seed)
-        report["sweep_steps"] = {"epsilon": suite.epsilon, "step_size": step, "accuracy": curve}
-        plots["sweep_steps.png"] = report_lib.plot_curve(
-            os.path.join(config.output_dir, "sweep_steps.png"), {config.name: curve}, "PGD iterations K",
-            f"PGD, eps={suite.epsilon:.4g}")
-    if config.sweep_epsilon:
-        epsilons = np.linspace(0.0, 2 * suite.epsilon, 9)
-        curve = robustness.epsilon_sweep(logits_fn, xs, ys, epsilons, step, num_steps=10,
-                                         batch_size=config.batch_size, seed=config.seed)
-        report["sweep_epsilon"] = {"num_steps": 10, "step_size": step, "accuracy": curve}
-        plots["sweep_epsilon.png"] = report_lib.plot_curve(
-            os.path.join(config.output_dir, "sweep_epsilon.png"), {config.name: curve}, "epsilon x 255",
-            "PGD-10", x_scale=255.0)
-    if config.gaps:
-        xtr = data_lib.to_float(data.x_train[:config.sweep_examples])
-        ytr = np.asarray(data.y_train[:config.sweep_examples], np.int32)
-        report["gaps"] = robustness.generalisation_gaps(
-            logits_fn, (xtr, ytr), (xs, ys), attacks.PGDConfig(suite.epsilon, step, 10),
-            batch_size=config.batch_size, seed=config.seed)
-    if config.corruptions:
-        with flag_errors("corruption_source", config.corruption_source, ValueError,
-                         data_lib.DatasetUnavailableError):
-            sets, labels = corrupted_sets(config, x, y)
-        found = corruptions_lib.corruption_accuracy(logits_fn, sets, labels, batch_size=config.batch_size)
-        report["corruptions"] = {"source": config.corruption_source, **found}
-    report["plots"] = plots
-    report["seconds"] = time.time() - started
-    table = report_lib.markdown_table({config.name: summary}, pgd_steps=suite.pgd_steps) if suite.names else ""
-    if "corruptions" in report:
-        table += "\n" + corruptions_lib.markdown_table({config.name: report["corruptions"]})
-    report_lib.write_json(os.path.join(config.output_dir, REPORT_JSON), report)
-    notes = [f"\n{len(x)} test examples of {data.name}, eps = {suite.epsilon:.4g} "
-             f"({suite.epsilon * 255:.2f}/255); worst case = per-example minimum over "
-             f"{', '.join(['clean', *suite.names])}."]
-    if result.cascade:
-        notes.append("AutoAttack = its standard version run as AutoAttack runs it: APGD-CE, APGD-T, FAB-T "
-                     "and Square, each on the examples still robust after the previous ones (their "
-                     "columns: robust accuracy after each).")
-    if "nattack" in suite.names and suite.nattack_examples < len(x):
-        notes.append(f"NAttack ran on the first {suite.nattack_examples} examples.")
-    warnings = [c["message"] for c in report.get("checks", []) if c["fired"]]
-    notes += [f"\n**Warning:** {w}" for w in warnings]
-    files.atomic_write_text(os.path.join(config.output_dir, REPORT_MD), table + "\n".join(notes) + "\n")
-    return report
 
 
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    with flag_errors("saved_model", FLAGS.saved_model, ValueError, OSError):
-        logits_fn, metadata = load_model(FLAGS.saved_model, FLAGS.endpoint, FLAGS.output_key)
-    output_dir = FLAGS.output_dir or os.path.join(os.path.dirname(os.path.abspath(FLAGS.saved_model)), "eval")
-    with flag_errors("dataset", FLAGS.dataset, ValueError):
-        config = eval_flags.config_from_flags(FLAGS, metadata, output_dir)
-    image_size = None
-    shape = metadata.get("input_shape")
-    if shape and config.dataset.startswith("imagenette"):
-        image_size = int(shape[0])
-    with flag_errors("dataset", config.dataset, ValueError, data_lib.DatasetUnavailableError):
-        data = data_lib.load(config.dataset, data_dir=config.data_dir, image_size=image_size,
-                             max_test_examples=config.num_examples,
-                             max_train_examples=config.sweep_examples if config.gaps else 1)
-    with flag_errors("saved_model", config.saved_model, ValueError):
-        check_compatible(logits_fn, data)
-    report = run(config, logits_fn, metadata, data)
-    print(open(os.path.join(config.output_dir, REPORT_MD), encoding="utf-8").read())
+    try:
+        with config_lib.field_errors("saved_model", FLAGS.saved_model, ValueError, OSError):
+            logits_fn, metadata = pipeline.load_model(FLAGS.saved_model, FLAGS.endpoint, FLAGS.output_key)
+        output_dir = FLAGS.output_dir or os.path.join(os.path.dirname(os.path.abspath(FLAGS.saved_model)), "eval")
+        with config_lib.field_errors("dataset", FLAGS.dataset, ValueError):
+            config = eval_flags.config_from_flags(FLAGS, metadata, output_dir)
+        report = pipeline.evaluate_saved_model(config, logits_fn, metadata)
+    except config_lib.ConfigError as err:
+        raise app.UsageError(f"--{err.field}={err.value}: {err.message}") from None
+    with open(os.path.join(config.output_dir, pipeline.REPORT_MD), encoding="utf-8") as f:
+        print(f.read())
     print(f"robust accuracy (worst case over {', '.join(config.suite.names) or 'no attacks'}): "
           f"{100 * report['robust_accuracy']:.2f}% on {report['num_examples']} examples; report: "
-          f"{os.path.join(config.output_dir, REPORT_JSON)}", flush=True)
+          f"{os.path.join(config.output_dir, pipeline.REPORT_JSON)}", flush=True)
 
 
 if __name__ == "__main__":

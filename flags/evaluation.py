@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 from absl import flags
 
@@ -17,6 +16,7 @@ from flags import AUTO, parse_fraction
 from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import robustness
 from rat_tf.evaluation import suite as suite_lib
+from rat_tf.evaluation.pipeline import EvaluateConfig
 
 
 def _parse_attacks(text: str) -> tuple[tuple[str, ...], bool]:
@@ -136,33 +136,6 @@ def _ok(parse, value) -> bool:
 def _in_unit(value) -> bool:
     parsed = _fraction_or_auto(value)
     return parsed == AUTO or 0.0 <= parsed <= 1.0
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    saved_model: str
-    endpoint: str
-    output_key: Optional[str]
-    dataset: str
-    data_dir: Optional[str]
-    num_examples: int
-    batch_size: int
-    seed: int
-    suite: robustness.SuiteConfig
-    checks: bool
-    sweep_steps: bool
-    sweep_epsilon: bool
-    sweep_examples: int
-    gaps: bool
-    corruptions: tuple[str, ...]
-    corruption_source: str
-    corruption_severities: tuple[int, ...]
-    corruption_cache_dir: Optional[str]
-    output_dir: str
-    name: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def config_from_flags(fv: flags.FlagValues, metadata: dict[str, Any], output_dir: str) -> EvaluateConfig:
