@@ -83,6 +83,8 @@ _RECIPE_AUTO = "auto (the training recipe)"
 
 def _recipe_rule(name: str) -> str:
     mnist, paper = config_lib.MNIST_RECIPE[name], config_lib.PAPER_RECIPE[name]
+    if isinstance(mnist, tuple):
+        mnist, paper = ",".join(f"{b:g}" for b in mnist), ",".join(f"{b:g}" for b in paper)
     return (f"{_format_default(mnist)} for mnist and 28x28 grayscale npz:/folder: data, "
             f"{_format_default(paper)} otherwise (the paper's recipe)")
 
@@ -197,6 +199,8 @@ def _check_epsilon_warmup(value: str) -> bool:
 
 
 def _check_lr_boundaries(values: list[str]) -> bool:
+    if [v.strip().lower() for v in values] == [AUTO]:
+        return True
     for value in values:
         try:
             number = float(value)
@@ -303,10 +307,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                  f"Initial learning rate. {_RECIPE_AUTO}: {_recipe_rule('learning_rate')}.",
                  serializer=_AutoSerializer(), **fv)
     flags.DEFINE_list(
-        "lr_boundaries", ["0.375", "0.5625"],
+        "lr_boundaries", [AUTO],
         "Steps where the learning rate is divided by 10: a value in (0, 1) is a fraction of the "
-        "training steps, an integer >= 1 an absolute step. Default: the paper's 30k and 45k of "
-        "80k, as fractions, so any length keeps the shape. Empty: constant.", **fv)
+        "training steps, an integer >= 1 an absolute step. Empty: constant. The paper's are 30k "
+        "and 45k of 80k, as fractions, so any length keeps the shape. "
+        f"{_RECIPE_AUTO}: {_recipe_rule('lr_boundaries')}.", **fv)
     flags.DEFINE_string(
         "epsilon_warmup", AUTO,
         "Ramp the training attack's epsilon (and step size) linearly from 0 over this many "

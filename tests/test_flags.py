@@ -89,8 +89,10 @@ def test_dataset_auto_rules():
     assert explicit.model.arch == "wrn-16-2" and explicit.data.augment is False
 
 
-PAPER = {"optimizer": "sgd", "learning_rate": 0.1, "weight_decay": 2e-4, "epsilon_warmup": "0"}
-MNIST = {"optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 0.0, "epsilon_warmup": "1epochs"}
+PAPER = {"optimizer": "sgd", "learning_rate": 0.1, "lr_boundaries": (0.375, 0.5625), "weight_decay": 2e-4,
+         "epsilon_warmup": "0"}
+MNIST = {"optimizer": "adam", "learning_rate": 1e-3, "lr_boundaries": (0.75,), "weight_decay": 0.0,
+         "epsilon_warmup": "1epochs"}
 
 
 def recipe(cfg):
@@ -120,6 +122,8 @@ def test_training_recipe_auto_follows_the_dataset():
 def test_explicit_recipe_values_win():
     cfg = config("--dataset=mnist", "--optimizer=sgd", "--learning_rate=0.05")
     assert recipe(cfg) == {**MNIST, "optimizer": "sgd", "learning_rate": 0.05}
+    assert config("--dataset=mnist", "--lr_boundaries=").optim.lr_boundaries == ()
+    assert config("--dataset=cifar10", "--lr_boundaries=0.5,900").optim.lr_boundaries == (0.5, 900.0)
     cfg = config("--dataset=cifar10", "--weight_decay=0", "--epsilon_warmup=2epochs")
     assert recipe(cfg) == {**PAPER, "weight_decay": 0.0, "epsilon_warmup": "2epochs"}
     custom = config("--dataset=folder:/x", "--optimizer=sgd", "--weight_decay=5e-4",
@@ -136,8 +140,8 @@ def test_explicit_recipe_values_win():
 def test_flagfile_records_the_resolved_recipe(tmp_path):
     resolved = config_lib.resolve_for_data(config("--dataset=npz:/data/mnist.npz"), (28, 28, 1))
     text = config_lib.to_flagfile(resolved)
-    for line in ("--optimizer=adam", "--learning_rate=0.001", "--weight_decay=0.0",
-                 "--epsilon_warmup=1epochs"):
+    for line in ("--optimizer=adam", "--learning_rate=0.001", "--lr_boundaries=0.75",
+                 "--weight_decay=0.0", "--epsilon_warmup=1epochs"):
         assert line in text.splitlines()
     assert "auto" not in "".join(line for line in text.splitlines()
                                  if line.split("=")[0] in {f"--{n}" for n in PAPER})
@@ -158,6 +162,8 @@ def test_flagfile_records_the_resolved_recipe(tmp_path):
     ({"weight_decay": float("nan")}, "weight_decay", "finite"),
     ({"epsilon_warmup": "1 epoch please"}, "epsilon_warmup", "such as 2epochs"),
     ({"optimizer": "rmsprop"}, "optimizer", "allowed: sgd, adam"),
+    ({"lr_boundaries": ["0.5", "x"]}, "lr_boundaries", "x"),
+    ({"lr_boundaries": [-1]}, "lr_boundaries", "step numbers"),
 ])
 def test_library_checks_explicit_recipe_values(values, field, fragment):
     with pytest.raises(config_lib.ConfigError) as info:
