@@ -76,6 +76,19 @@ _HYPERPARAMETER_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+# The training recipe's "auto" rule, in the help of --optimizer, --learning_rate,
+# --weight_decay and --epsilon_warmup.
+_RECIPE_AUTO = "auto (the training recipe)"
+
+
+def _recipe_rule(name: str) -> str:
+    mnist, paper = config_lib.MNIST_RECIPE[name], config_lib.PAPER_RECIPE[name]
+    if isinstance(mnist, tuple):
+        mnist, paper = ",".join(f"{b:g}" for b in mnist), ",".join(f"{b:g}" for b in paper)
+    return (f"{_format_default(mnist)} for mnist and 28x28 grayscale npz:/folder: data, "
+            f"{_format_default(paper)} otherwise (the paper's recipe)")
+
+
 # --------------------------------------------------------------------------------------------
 # Parsing helpers.
 
@@ -176,6 +189,8 @@ def _check_arch(name: str) -> bool:
 
 
 def _check_epsilon_warmup(value: str) -> bool:
+    if str(value).strip().lower() == AUTO:
+        return True
     try:
         schedules.parse_warmup(value)
     except ValueError as err:
@@ -184,6 +199,8 @@ def _check_epsilon_warmup(value: str) -> bool:
 
 
 def _check_lr_boundaries(values: list[str]) -> bool:
+    if [v.strip().lower() for v in values] == [AUTO]:
+        return True
     for value in values:
         try:
             number = float(value)
@@ -270,8 +287,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                                              message="beta_min must be <= beta_max", **fv)
 
     # Optimisation.
-    flags.DEFINE_enum("optimizer", "sgd", OPTIMIZERS,
-                      "Optimizer: sgd (with --momentum, the paper) or adam.", **fv)
+    flags.DEFINE_enum("optimizer", AUTO, (AUTO, *OPTIMIZERS),
+                      f"Optimizer: sgd (with --momentum, the paper) or adam. {_RECIPE_AUTO}: "
+                      f"{_recipe_rule('optimizer')}.", **fv)
     flags.DEFINE_integer("batch_size", 128, "Global batch size (all replicas together).",
                          lower_bound=1, **fv)
     flags.DEFINE_integer(
@@ -285,20 +303,26 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "Steps per Keras epoch: the checkpoint, CSV/TensorBoard log and validation interval. "
         "Default: one pass over the training data (examples // batch_size).", lower_bound=1,
         **fv)
-    flags.DEFINE_float("learning_rate", 0.1, "Initial learning rate.", **fv)
+    flags.DEFINE(_AutoParser(), "learning_rate", AUTO,
+                 f"Initial learning rate. {_RECIPE_AUTO}: {_recipe_rule('learning_rate')}.",
+                 serializer=_AutoSerializer(), **fv)
     flags.DEFINE_list(
-        "lr_boundaries", ["0.375", "0.5625"],
+        "lr_boundaries", [AUTO],
         "Steps where the learning rate is divided by 10: a value in (0, 1) is a fraction of the "
-        "training steps, an integer >= 1 an absolute step. Default: the paper's 30k and 45k of "
-        "80k, as fractions, so any length keeps the shape. Empty: constant.", **fv)
+        "training steps, an integer >= 1 an absolute step. Empty: constant. The paper's are 30k "
+        "and 45k of 80k, as fractions, so any length keeps the shape. "
+        f"{_RECIPE_AUTO}: {_recipe_rule('lr_boundaries')}.", **fv)
     flags.DEFINE_string(
-        "epsilon_warmup", "0",
+        "epsilon_warmup", AUTO,
         "Ramp the training attack's epsilon (and step size) linearly from 0 over this many "
         "steps, for every method: an integer number of steps, a fraction in (0, 1) of the "
-        "training steps, or epochs written as e.g. 2epochs. 0: no warm-up (the paper).", **fv)
+        "training steps, or epochs written as e.g. 2epochs. 0: no warm-up (the paper). "
+        f"{_RECIPE_AUTO}: {_recipe_rule('epsilon_warmup')}.", **fv)
     flags.DEFINE_float("momentum", 0.9, "SGD momentum.", **fv)
-    flags.DEFINE_float("weight_decay", 2e-4,
-                       "Coupled L2 weight decay (0.5 * wd * sum(w^2) added to the loss).", **fv)
+    flags.DEFINE(_AutoParser(), "weight_decay", AUTO,
+                 "Coupled L2 weight decay (0.5 * wd * sum(w^2) added to the loss). "
+                 f"{_RECIPE_AUTO}: {_recipe_rule('weight_decay')}.", serializer=_AutoSerializer(),
+                 **fv)
 
     # Evaluation.
     flags.DEFINE(_AutoParser(), "eval_epsilon", AUTO,
@@ -345,11 +369,13 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     register("eval_step_size", lambda v: v == AUTO or v >= 0.0,
              "eval_step_size must be >= 0 or 'auto'")
     register("epochs", lambda v: v is None or (math.isfinite(v) and v > 0), "epochs must be > 0")
-    register("learning_rate", lambda v: math.isfinite(v) and v > 0, "learning_rate must be > 0")
+    register("learning_rate", lambda v: v == AUTO or (math.isfinite(v) and v > 0),
+             "learning_rate must be > 0 or 'auto'")
     register("lr_boundaries", _check_lr_boundaries, "bad learning-rate boundary")
     register("epsilon_warmup", _check_epsilon_warmup, "bad epsilon warm-up")
     register("momentum", lambda v: 0.0 <= v < 1.0, "momentum must be in [0, 1)")
-    register("weight_decay", lambda v: math.isfinite(v) and v >= 0.0, "weight_decay must be >= 0")
+    register("weight_decay", lambda v: v == AUTO or (math.isfinite(v) and v >= 0.0),
+             "weight_decay must be >= 0 or 'auto'")
     register("model_dir", lambda v: v is None or bool(v.strip()), "model_dir must not be empty")
     register("export_dir", lambda v: v is None or bool(v.strip()), "export_dir must not be empty")
     flags.register_multi_flags_validator(

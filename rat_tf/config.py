@@ -12,6 +12,13 @@ method's own default, the paper's CIFAR value) follow two dataset rules: epsilon
 digits and 0.3 on mnist, and max_scale is 3.0 on ImageNette; step_size follows epsilon at the
 method's ratio. A method receives exactly the hyperparameters it takes.
 
+The training recipe (optimizer, learning_rate, lr_boundaries, weight_decay, epsilon_warmup;
+"auto" by default) is the paper's CIFAR one (SGD, lr 0.1 divided by 10 at 37.5% and 56.25% of
+the steps, weight decay 2e-4, no warm-up) everywhere but on MNIST: dataset mnist, and
+npz:/folder: data of 28x28 grayscale images (decided by `resolve_for_data`), train with Adam,
+lr 1e-3 divided by 10 at 75%, no weight decay and a one-epoch epsilon warm-up (`MNIST_RECIPE`);
+the paper's recipe keeps a small CNN at chance there.
+
 Config fields are named after the flags, so a config turns back into a flagfile
 (`to_flagfile`) that reproduces the run with every "auto" resolved.
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 import contextlib
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -54,15 +62,26 @@ IMAGENETTE_MAX_SCALE = 3.0
 # parameters), so step_size=auto does not scale it with epsilon.
 NON_PIXEL_STEP_SIZE = frozenset({"adt"})
 
+# The training recipe's "auto" values: the paper's (CIFAR) recipe, and MNIST's (28x28 grayscale).
+# MNIST's learning rate drops after 75% of the steps (with the paper's 37.5%, a short run drops
+# it right after the warm-up, before the model has trained at the full epsilon).
+RECIPE_FIELDS = ("optimizer", "learning_rate", "lr_boundaries", "weight_decay", "epsilon_warmup")
+PAPER_RECIPE: dict[str, Any] = {"optimizer": "sgd", "learning_rate": 0.1,
+                                "lr_boundaries": PAPER_BOUNDARY_FRACTIONS, "weight_decay": 2e-4,
+                                "epsilon_warmup": "0"}
+MNIST_RECIPE: dict[str, Any] = {"optimizer": "adam", "learning_rate": 1e-3, "lr_boundaries": (0.75,),
+                                "weight_decay": 0.0, "epsilon_warmup": "1epochs"}
+MNIST_SHAPE = (28, 28, 1)
+
 # What `resolve` assumes for a value it is not given: train_main.py's flag defaults
 # (tests/test_flags.py checks that they agree).
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits", "data_dir": None, "image_size": None, "max_train_examples": None,
     "max_test_examples": None, "augment": AUTO, "arch": AUTO, "synchronized_bn": False,
-    "precision": "float32", "method": "rat", "optimizer": "sgd", "batch_size": 128,
-    "train_steps": None, "epochs": None, "steps_per_epoch": None, "learning_rate": 0.1,
-    "lr_boundaries": [str(b) for b in PAPER_BOUNDARY_FRACTIONS],
-    "epsilon_warmup": "0", "momentum": 0.9, "weight_decay": 2e-4, "eval_epsilon": AUTO,
+    "precision": "float32", "method": "rat", "optimizer": AUTO, "batch_size": 128,
+    "train_steps": None, "epochs": None, "steps_per_epoch": None, "learning_rate": AUTO,
+    "lr_boundaries": [AUTO],
+    "epsilon_warmup": AUTO, "momentum": 0.9, "weight_decay": AUTO, "eval_epsilon": AUTO,
     "eval_step_size": AUTO, "eval_pgd_steps": 10, "validation_freq": 1, "seed": 0,
     "deterministic": False, "strategy": "default", "tpu": None, "model_dir": None,
     "export_dir": None,
@@ -172,17 +191,23 @@ class MethodConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-    """Optimizer, schedule and training length (exactly one of train_steps and epochs)."""
+    """Optimizer, schedule and training length (exactly one of train_steps and epochs).
+
+    Attributes:
+      optimizer, learning_rate, lr_boundaries, weight_decay, epsilon_warmup: the training
+        recipe; "auto" (each
+        of them) until the image shape of npz:/folder: data is known (`resolve_for_data`).
+    """
 
     optimizer: str = "sgd"
     batch_size: int = 128
     train_steps: int | None = PAPER_TRAIN_STEPS
     epochs: float | None = None
     steps_per_epoch: int | None = None
-    learning_rate: float = 0.1
-    lr_boundaries: tuple[float, ...] = PAPER_BOUNDARY_FRACTIONS
+    learning_rate: float | str = 0.1
+    lr_boundaries: tuple[float, ...] | str = PAPER_BOUNDARY_FRACTIONS
     momentum: float = 0.9
-    weight_decay: float = 2e-4
+    weight_decay: float | str = 2e-4
     epsilon_warmup: str = "0"
 
 
@@ -267,6 +292,65 @@ def _auto_augment(family: str) -> bool | None:
     return {_DIGITS: False, _MNIST: False, _CIFAR: True, _IMAGENETTE: True}.get(family)
 
 
+def _auto_recipe(family: str) -> dict[str, Any] | None:
+    """The recipe's "auto" values for a dataset family (None: decided by the image shape)."""
+    if family == _CUSTOM:
+        return None
+    return MNIST_RECIPE if family == _MNIST else PAPER_RECIPE
+
+
+def recipe_for_shape(input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The recipe's "auto" values for npz:/folder: data: MNIST's for 28x28 grayscale images."""
+    return MNIST_RECIPE if tuple(input_shape) == MNIST_SHAPE else PAPER_RECIPE
+
+
+def _check_recipe_value(name: str, value: Any) -> Any:
+    """An explicit recipe value, checked and normalised (raises a `ConfigError` naming `name`)."""
+    if name == "optimizer":
+        optimizer = str(value).strip().lower()
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(name, f"unknown optimizer; allowed: {', '.join(OPTIMIZERS)}, auto", value)
+        return optimizer
+    if name == "epsilon_warmup":
+        from rat_tf.training import schedules  # pylint: disable=g-import-not-at-top  (import cycle)
+
+        with field_errors(name, value, ValueError):
+            schedules.parse_warmup(str(value))
+        return str(value).strip()
+    if name == "lr_boundaries":
+        with field_errors(name, value, TypeError, ValueError):
+            boundaries = tuple(float(b) for b in ([value] if isinstance(value, (int, float, str))
+                                                  else value))
+        if not all(math.isfinite(b) and b > 0 for b in boundaries):
+            raise ConfigError(name, "must be fractions in (0, 1) or step numbers >= 1", value)
+        return boundaries
+    with field_errors(name, value, TypeError, ValueError):
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        number = float(value)
+    if not math.isfinite(number):
+        raise ConfigError(name, "must be finite", value)
+    if name == "learning_rate" and number <= 0.0:
+        raise ConfigError(name, "must be > 0", value)
+    if number < 0.0:
+        raise ConfigError(name, "must be >= 0", value)
+    return number
+
+
+def _resolve_recipe(values: Mapping[str, Any], recipe: Mapping[str, Any] | None) -> dict[str, Any]:
+    """{recipe field: value}: explicit values checked, "auto"s from `recipe` (or left "auto")."""
+    resolved = {}
+    for name in RECIPE_FIELDS:
+        value = values.get(name, AUTO)
+        if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], str):
+            value = value[0] if value[0].strip().lower() == AUTO else value  # ["auto"]: a list flag
+        if isinstance(value, str) and value.strip().lower() == AUTO:
+            resolved[name] = AUTO if recipe is None else recipe[name]
+        else:
+            resolved[name] = _check_recipe_value(name, value)
+    return resolved
+
+
 def _resolve_method(values: Mapping[str, Any], family: str) -> tuple[MethodConfig, float]:
     """The method's hyperparameters with "auto"s resolved, and the attack epsilon."""
     method = values.get("method", DEFAULTS["method"])
@@ -304,8 +388,9 @@ def _resolve_method(values: Mapping[str, Any], family: str) -> tuple[MethodConfi
 def resolve(values: Mapping[str, Any] | None = None) -> TrainConfig:
     """A frozen `TrainConfig` from flag-named values, with the dataset-name "auto"s resolved.
 
-    Two "auto"s depend on the image shape of npz:/folder: data and stay open here
-    (`augment=None`, `arch="auto"`); `resolve_for_data` closes them once the data is loaded.
+    The "auto"s that depend on the image shape of npz:/folder: data stay open here
+    (`augment=None`, `arch="auto"`, and the training recipe's "auto"s); `resolve_for_data`
+    closes them once the data is loaded.
 
     Args:
       values: {flag name: value}; "auto" (or None for a method hyperparameter) lets the rules
@@ -316,10 +401,12 @@ def resolve(values: Mapping[str, Any] | None = None) -> TrainConfig:
       The config.
 
     Raises:
-      ConfigError: an unknown method or architecture.
+      ConfigError: an unknown method or architecture, or a bad optimizer, learning_rate,
+        lr_boundaries, weight_decay or epsilon_warmup.
     """
     v = {**DEFAULTS, **(values or {})}
     family = dataset_family(v["dataset"])
+    recipe = _resolve_recipe(v, _auto_recipe(family))
     method, epsilon = _resolve_method(v, family)
     eval_epsilon = epsilon if v["eval_epsilon"] == AUTO else v["eval_epsilon"]
     eval_step_size = eval_epsilon / 4 if v["eval_step_size"] == AUTO else v["eval_step_size"]
@@ -349,13 +436,8 @@ def resolve(values: Mapping[str, Any] | None = None) -> TrainConfig:
         model=ModelConfig(arch=arch, synchronized_bn=v["synchronized_bn"],
                           precision=v["precision"]),
         method=method,
-        optim=OptimConfig(optimizer=v["optimizer"], batch_size=v["batch_size"],
-                          train_steps=train_steps, epochs=epochs,
-                          steps_per_epoch=v["steps_per_epoch"],
-                          learning_rate=v["learning_rate"],
-                          lr_boundaries=tuple(float(b) for b in v["lr_boundaries"]),
-                          momentum=v["momentum"], weight_decay=v["weight_decay"],
-                          epsilon_warmup=str(v["epsilon_warmup"]).strip()),
+        optim=OptimConfig(batch_size=v["batch_size"], train_steps=train_steps, epochs=epochs,
+                          steps_per_epoch=v["steps_per_epoch"], momentum=v["momentum"], **recipe),
         eval=EvalConfig(eval_epsilon=float(eval_epsilon), eval_step_size=float(eval_step_size),
                         eval_pgd_steps=v["eval_pgd_steps"],
                         validation_freq=v["validation_freq"]),
@@ -368,16 +450,22 @@ def resolve_for_data(config: TrainConfig, input_shape: tuple[int, int, int]) -> 
     """Closes the "auto"s that depend on the image shape (npz:/folder: data).
 
     --augment=auto: on for RGB images of at least 32x32. --arch=auto: small_cnn below 32x32 or
-    for grayscale, else preact_resnet18.
+    for grayscale, else preact_resnet18. The training recipe (--optimizer, --learning_rate,
+    --lr_boundaries, --weight_decay, --epsilon_warmup) = auto: MNIST's for 28x28 grayscale images, else the
+    paper's (`recipe_for_shape`).
     """
     height, width, channels = input_shape
     large_rgb = min(height, width) >= 32 and channels == 3
-    data, model = config.data, config.model
+    data, model, optim = config.data, config.model, config.optim
     if data.augment is None:
         data = dataclasses.replace(data, augment=large_rgb)
     if model.arch == AUTO:
         model = dataclasses.replace(model, arch="preact_resnet18" if large_rgb else "small_cnn")
-    return dataclasses.replace(config, data=data, model=model)
+    recipe = recipe_for_shape(input_shape)
+    open_fields = {name: recipe[name] for name in RECIPE_FIELDS if getattr(optim, name) == AUTO}
+    if open_fields:
+        optim = dataclasses.replace(optim, **open_fields)
+    return dataclasses.replace(config, data=data, model=model, optim=optim)
 
 
 def _format_flag_value(value: Any) -> str:

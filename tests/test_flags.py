@@ -89,6 +89,89 @@ def test_dataset_auto_rules():
     assert explicit.model.arch == "wrn-16-2" and explicit.data.augment is False
 
 
+PAPER = {"optimizer": "sgd", "learning_rate": 0.1, "lr_boundaries": (0.375, 0.5625), "weight_decay": 2e-4,
+         "epsilon_warmup": "0"}
+MNIST = {"optimizer": "adam", "learning_rate": 1e-3, "lr_boundaries": (0.75,), "weight_decay": 0.0,
+         "epsilon_warmup": "1epochs"}
+
+
+def recipe(cfg):
+    return {name: getattr(cfg.optim, name) for name in PAPER}
+
+
+def test_training_recipe_auto_follows_the_dataset():
+    assert config_lib.PAPER_RECIPE == PAPER and config_lib.MNIST_RECIPE == MNIST
+    for dataset in ("digits", "cifar10", "cifar100", "imagenette/160px"):
+        assert recipe(config_lib.resolve({"dataset": dataset})) == PAPER, dataset
+    assert recipe(config_lib.resolve({"dataset": "mnist"})) == MNIST
+    assert recipe(config("--dataset=mnist")) == MNIST
+    assert recipe(config()) == PAPER   # the digits default run is unchanged
+    # npz:/folder: data: open until the image shape is known.
+    custom = config_lib.resolve({"dataset": "npz:/data/x.npz"})
+    assert recipe(custom) == dict.fromkeys(PAPER, "auto")
+    assert recipe(config_lib.resolve_for_data(custom, (28, 28, 1))) == MNIST
+    for shape in ((32, 32, 3), (28, 28, 3), (32, 32, 1), (8, 8, 1), (160, 160, 3)):
+        assert recipe(config_lib.resolve_for_data(custom, shape)) == PAPER, shape
+    # A resolved dataset's recipe does not change with the shape.
+    cifar = config_lib.resolve({"dataset": "cifar10"})
+    assert recipe(config_lib.resolve_for_data(cifar, (28, 28, 1))) == PAPER
+    mnist = config_lib.resolve({"dataset": "mnist", "image_size": 32})
+    assert recipe(config_lib.resolve_for_data(mnist, (32, 32, 1))) == MNIST
+
+
+def test_explicit_recipe_values_win():
+    cfg = config("--dataset=mnist", "--optimizer=sgd", "--learning_rate=0.05")
+    assert recipe(cfg) == {**MNIST, "optimizer": "sgd", "learning_rate": 0.05}
+    assert config("--dataset=mnist", "--lr_boundaries=").optim.lr_boundaries == ()
+    assert config("--dataset=cifar10", "--lr_boundaries=0.5,900").optim.lr_boundaries == (0.5, 900.0)
+    cfg = config("--dataset=cifar10", "--weight_decay=0", "--epsilon_warmup=2epochs")
+    assert recipe(cfg) == {**PAPER, "weight_decay": 0.0, "epsilon_warmup": "2epochs"}
+    custom = config("--dataset=folder:/x", "--optimizer=sgd", "--weight_decay=5e-4",
+                    "--epsilon_warmup=0")
+    gray = config_lib.resolve_for_data(custom, (28, 28, 1))
+    assert recipe(gray) == {**MNIST, "optimizer": "sgd", "weight_decay": 5e-4, "epsilon_warmup": "0"}
+    rgb = config_lib.resolve_for_data(config("--dataset=folder:/x", "--learning_rate=1e-3"),
+                                      (32, 32, 3))
+    assert recipe(rgb) == {**PAPER, "learning_rate": 1e-3}
+    library = config_lib.resolve({"dataset": "mnist", "learning_rate": "0.01", "optimizer": "SGD"})
+    assert recipe(library) == {**MNIST, "optimizer": "sgd", "learning_rate": 0.01}
+
+
+def test_flagfile_records_the_resolved_recipe(tmp_path):
+    resolved = config_lib.resolve_for_data(config("--dataset=npz:/data/mnist.npz"), (28, 28, 1))
+    text = config_lib.to_flagfile(resolved)
+    for line in ("--optimizer=adam", "--learning_rate=0.001", "--lr_boundaries=0.75",
+                 "--weight_decay=0.0", "--epsilon_warmup=1epochs"):
+        assert line in text.splitlines()
+    assert "auto" not in "".join(line for line in text.splitlines()
+                                 if line.split("=")[0] in {f"--{n}" for n in PAPER})
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text(text)
+    # The flagfile's explicit values win over any shape: the same recipe on RGB data too.
+    assert config(f"--flagfile={flagfile}") == resolved
+    assert config_lib.resolve_for_data(config(f"--flagfile={flagfile}"), (32, 32, 3)).optim == \
+        resolved.optim
+    assert resolved.to_dict()["optim"]["optimizer"] == "adam"
+
+
+@pytest.mark.parametrize("values, field, fragment", [
+    ({"learning_rate": 0}, "learning_rate", "must be > 0"),
+    ({"learning_rate": float("inf")}, "learning_rate", "finite"),
+    ({"learning_rate": "fast"}, "learning_rate", "fast"),
+    ({"weight_decay": -1e-4}, "weight_decay", "must be >= 0"),
+    ({"weight_decay": float("nan")}, "weight_decay", "finite"),
+    ({"epsilon_warmup": "1 epoch please"}, "epsilon_warmup", "such as 2epochs"),
+    ({"optimizer": "rmsprop"}, "optimizer", "allowed: sgd, adam"),
+    ({"lr_boundaries": ["0.5", "x"]}, "lr_boundaries", "x"),
+    ({"lr_boundaries": [-1]}, "lr_boundaries", "step numbers"),
+])
+def test_library_checks_explicit_recipe_values(values, field, fragment):
+    with pytest.raises(config_lib.ConfigError) as info:
+        config_lib.resolve({"dataset": "mnist", **values})
+    assert info.value.field == field and fragment in info.value.message
+    assert "\n" not in str(rat_flags.usage_error(info.value))
+
+
 def test_each_method_gets_only_its_hyperparameters():
     for name in methods.METHOD_NAMES:
         taken = methods.METHODS[name].hyperparameters()
@@ -134,6 +217,13 @@ def test_explicit_values_override_auto():
     (["--lr_boundaries=0.5,abc"], "not a number"),
     (["--lr_boundaries=1.5"], "fraction in (0, 1)"),
     (["--momentum=1"], "momentum"),
+    (["--learning_rate=0"], "--learning_rate=0.0: learning_rate must be > 0"),
+    (["--learning_rate=-0.1"], "learning_rate must be > 0"),
+    (["--learning_rate=inf"], "--learning_rate"),
+    (["--learning_rate=fast"], "--learning_rate"),
+    (["--weight_decay=-1"], "weight_decay must be >= 0"),
+    (["--weight_decay=nan"], "--weight_decay"),
+    (["--optimizer=rmsprop"], "--optimizer"),
     (["--epsilon_warmup=-3"], "epsilon warm-up '-3' must be an integer number of steps"),
     (["--epsilon_warmup=1.5"], "a fraction in (0, 1)"),
     (["--epsilon_warmup=two epochs"], "such as 2epochs"),
@@ -164,15 +254,15 @@ def test_config_is_frozen():
         cfg.optim.batch_size = 1  # type: ignore[misc]
 
 
-def test_the_docs_flags_table_lists_every_flag():
+def test_training_docs_flags_table_lists_every_flag():
     import os
-    page = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
-                        "TRAINING.md")
+    page = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "docs", "TRAINING.md")
     with open(page, encoding="utf-8") as f:
         text = f.read()
     missing = [name for name in parse() if name not in ("flagfile", "undefok")
                and f"| `--{name}` |" not in text]
-    assert not missing, f"the flags table of docs/TRAINING.md lacks {missing}"
+    assert not missing, f"docs/TRAINING.md's flags table lacks {missing}"
 
 
 def test_the_library_defaults_are_the_flag_defaults():

@@ -166,6 +166,7 @@ def prepare(config: config_lib.TrainConfig) -> Setup:
                              max_train_examples=data_cfg.max_train_examples,
                              max_test_examples=data_cfg.max_test_examples)
     config = config_lib.resolve_for_data(config, data.input_shape)
+    optim = config.optim  # the training recipe's "auto"s may depend on the image shape
     logging.info("dataset %s: %d train / %d test images of shape %s, %d classes", data.name,
                  data.num_train, data.num_test, data.input_shape, data.num_classes)
 
@@ -215,10 +216,11 @@ def prepare(config: config_lib.TrainConfig) -> Setup:
         with field_errors("model_dir", model_dir, OSError, ValueError):
             state = fault_tolerance.restore(model, backup_dir)
         done_steps, initial_epoch = state if state is not None else (0, 0)
-    logging.info("%s: %s with %s, %s parameters; %d steps (%d per epoch), lr %g divided by 10 "
-                 "at steps %s", model_dir, method_cfg.method, config.model.arch,
-                 f"{classifier.count_params():,}", total_steps, steps_per_epoch,
-                 optim.learning_rate, boundaries)
+    logging.info("%s: %s with %s, %s parameters; %d steps (%d per epoch), %s lr %g divided by 10 "
+                 "at steps %s, weight decay %g, epsilon warm-up %d steps", model_dir,
+                 method_cfg.method, config.model.arch, f"{classifier.count_params():,}",
+                 total_steps, steps_per_epoch, optim.optimizer, optim.learning_rate, boundaries,
+                 optim.weight_decay, warmup_steps)
     return Setup(config=config, strategy=strategy, data=data, model=model, mean=mean, std=std,
                  steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                  lr_boundaries=boundaries, done_steps=done_steps, initial_epoch=initial_epoch,

@@ -29,6 +29,7 @@ from rat_tf import files
 from rat_tf.config import field_errors
 from rat_tf.model import RATModel
 from rat_tf.training import callbacks as callbacks_lib
+from rat_tf.training import curves as curves_lib
 from rat_tf.training import distribute, fault_tolerance, schedules
 from rat_tf.training.setup import Setup, prepare
 
@@ -141,6 +142,24 @@ def export_metadata(setup: Setup, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def write_curves(setup: Setup) -> str | None:
+    """Draws metrics.csv into curves.png next to it (the chief only); returns the path or None.
+
+    A PNG that cannot be written is a warning, not an error: the model is already exported.
+    """
+    if setup.scratch_dir:  # a non-chief worker: the chief draws the curves
+        return None
+    write_dir = setup.write_dir or setup.config.run.model_dir
+    csv_path = os.path.join(write_dir, callbacks_lib.METRICS_CSV)
+    if not os.path.exists(csv_path):
+        return None
+    try:
+        return curves_lib.plot_curves(csv_path, os.path.join(write_dir, curves_lib.CURVES_PNG))
+    except OSError as err:
+        logging.warning("no training curves: %s", err)
+        return None
+
+
 def export(setup: Setup, metrics: dict[str, Any]) -> str:
     """Writes the classifier and its metadata to the export directory; returns the path.
 
@@ -179,6 +198,7 @@ def train(config: config_lib.TrainConfig,
         fit(setup, extra_callbacks)
         metrics = evaluate(setup)
         path = export(setup, metrics)
+        write_curves(setup)
     finally:
         if setup.scratch_dir:
             shutil.rmtree(setup.scratch_dir, ignore_errors=True)
