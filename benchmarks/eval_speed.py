@@ -132,10 +132,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--readme", action=argparse.BooleanOptionalAction, default=True,
                         help="part 1: the README's first evaluation and the AutoAttack cascade")
+    parser.add_argument("--throughput", action=argparse.BooleanOptionalAction, default=True,
+                        help="part 2: attack throughput, in-memory model vs SavedModel")
     args = parser.parse_args()
-    print(f"CPU: {_cpu_name()} ({os.cpu_count()} cores)")
+    print(f"CPU: {_cpu_name()} ({os.cpu_count()} cores), load average {os.getloadavg()[0]:.1f} at the start")
     if args.readme:
         readme_evaluation()
+    if not args.throughput:
+        return
 
     model, x_test, y_test = train_classifier(args.npz, args.num_train)
     x, y = x_test[:args.num_images], y_test[:args.num_images]
