@@ -386,7 +386,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.list or args.dry_run:
         rows = rows_of(results)
         for p in plans:
-            state = ("done" if is_done(rows, p, "all") else "trained" if is_done(rows, p, "train") else "todo")
+            stopped = any(r["name"] == p.run.name and r["train_id"] == p.train_id and r.get("stopped") for r in rows)
+            state = ("stopped" if stopped else "done" if is_done(rows, p, "all")
+                     else "trained" if is_done(rows, p, "train") else "todo")
             print(f"{p.run.name:34s} {state:7s} train {p.train_id} eval {p.eval_id} {p.model_dir}")
             if args.dry_run and state != "done":
                 print(f"    {reproduce.command_text(p.train_cmd)}")

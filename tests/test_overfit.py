@@ -98,6 +98,11 @@ def test_best_checkpoint_is_chosen_by_validation_pgd_not_test(tmp_path):
                         curve_path=str(tmp_path / "curves.json"), best_weights=best_path, initial_epoch=2)
     resumed.on_train_begin()
     assert [e["epoch"] for e in resumed.curve] == [1, 2]
+    # Stopped after the checkpoint of epoch 3 but before its curve entry: measured at train begin.
+    resumed = _Scripted(script, classifier=classifier, subsets={"val": (x, y)}, pgd_config=attacks.PGDConfig(),
+                        curve_path=str(tmp_path / "curves.json"), best_weights=best_path, initial_epoch=3)
+    resumed.on_train_begin()
+    assert [e["epoch"] for e in resumed.curve] == [1, 2, 3]
     with pytest.raises(ValueError, match="test"):
         monitor.RobustnessCurves(classifier, {}, attacks.PGDConfig(), str(tmp_path / "c.json"), select="test_pgd")
 
