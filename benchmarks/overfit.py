@@ -36,6 +36,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -235,6 +236,7 @@ def make_row(p: Plan, summary: dict[str, Any], timing: dict[str, Any],
         "best": checkpoints["best"], "last": checkpoints["last"],
         "criteria": criteria(curve, timing.get("train_seconds")),
         "train_seconds": round(timing.get("train_seconds", 0.0), 1),
+        "train_cpu_seconds": round(timing["train_cpu_seconds"], 1) if "train_cpu_seconds" in timing else None,
         "eval_seconds": {k: round(v, 1) for k, v in timing.items() if k.startswith("eval-")},
         "commands": {"train": reproduce.command_text(p.train_cmd),
                      **{f"evaluate_{k}": reproduce.command_text(c) for k, c in p.eval_cmds.items()}},
@@ -272,6 +274,11 @@ def _save_timing(path: str, timing: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def train_stage(p: Plan) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
     """Trains (or resumes) until overfit_train.json exists; returns (summary, timing) or None."""
     os.makedirs(p.model_dir, exist_ok=True)
@@ -289,7 +296,10 @@ def train_stage(p: Plan) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
             _save_timing(timing_path, timing)
 
         print(f"[{p.run.name}] training: {reproduce.command_text(p.train_cmd)}", flush=True)
+        cpu_before = _child_cpu()
         rc, wall, _ = reproduce.run_logged(p.train_cmd, os.path.join(p.model_dir, "overfit.log"), on_epoch)
+        # CPU seconds of the training process: comparable across machine loads, unlike wall time.
+        timing["train_cpu_seconds"] = timing.get("train_cpu_seconds", 0.0) + _child_cpu() - cpu_before
         timing.pop("train_in_progress", None)
         timing["train_seconds"] = timing.get("train_seconds", 0.0) + wall
         timing["train_attempts"] = timing.get("train_attempts", 0) + 1
