@@ -86,7 +86,10 @@ class Regime:
 # small_cnn (no BatchNorm) sat at chance with the paper's SGD (lr 0.1): every curve value 10.0
 # after 2 epochs, so it was stopped. wrn-10-1 over 2,000 images x 100 epochs trained, but ran at
 # about 75 s per epoch (15 steps of about 3.3 s while the 2 cores were shared, plus 25-50 s of
-# curves), about 2 hours, and was stopped after 5 epochs for the shorter candidates below.
+# curves), about 2 hours, and was stopped after 5 epochs for the shorter candidates below. The
+# machine's load (other work, load average 6-9 on 2 cores) then made wall times 3-8 times the
+# training process's CPU time: in CPU time (0.6 s per step alone) 100 epochs is about 40 minutes,
+# so the n1000 x 60 candidate (420 steps) was stopped after 5 epochs and n2000 x 100 resumed.
 CALIBRATION = (
     Regime("small_cnn", 4000, 50),
     Regime("wrn-10-1", 2000, 100),
@@ -334,7 +337,8 @@ def rows_of(path: str) -> list[dict[str, Any]]:
 
 def is_done(rows: list[dict[str, Any]], p: Plan, stage: str) -> bool:
     for r in rows:
-        if r["name"] != p.run.name or r["train_id"] != p.train_id:
+        # A stopped run's row records its curve so far; selecting the run again resumes it.
+        if r["name"] != p.run.name or r["train_id"] != p.train_id or r.get("stopped"):
             continue
         if p.run.calibration or stage == "train":
             return True
@@ -409,7 +413,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.record_stopped:
         for p in plans:
             row = stopped_row(p, args.record_stopped)
-            if row is not None and not is_done(rows_of(results), p, "train"):
+            if row is not None:
                 reproduce.append_row(results, row)
                 print(f"[{p.run.name}] stopped row written ({len(row['curves'])} epochs)", flush=True)
         return 0
