@@ -124,14 +124,15 @@ class Run:
         return METHODS[self.config][0]
 
 
-def _runs() -> list[Run]:
+def _runs(regime: Regime) -> list[Run]:
     # Seed 0 of SAT and RAT first, then the other methods' seed 0, then the further seeds.
     order = [("sat", 0), ("rat", 0), ("rat-e0.5", 0), ("sat_ars", 0), ("trades", 0), ("avmixup", 0)]
     order += [(c, 1) for c in METHODS] + [(c, 2) for c in METHODS if SEEDS[c] > 2]
-    return [Run(f"{c}-seed{s}", c, s, REGIME) for c, s in order]
+    return [Run(f"{c}-seed{s}", c, s, regime) for c, s in order]
 
 
-RUNS = _runs()
+RUNS = _runs(REGIME)
+REGIMES = {r.name: r for r in CALIBRATION}
 CALIBRATION_RUNS = [Run(f"cal-{r.name}-sat-seed0", "sat", 0, r, calibration=True) for r in CALIBRATION]
 
 
@@ -282,6 +283,39 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def claim(model_dir: str) -> bool:
+    """Takes MODEL_DIR/.lock for this process (False when a live process holds it), so that two
+    lanes given the same run list do not train one run twice."""
+    os.makedirs(model_dir, exist_ok=True)
+    lock = os.path.join(model_dir, ".lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(open(lock, encoding="utf-8").read().strip() or 0)
+                if pid == os.getpid():
+                    return True
+                os.kill(pid, 0)
+                return False          # held by a live process
+            except (ValueError, ProcessLookupError, OSError):
+                os.remove(lock)       # stale: its process is gone
+                continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def release(model_dir: str) -> None:
+    lock = os.path.join(model_dir, ".lock")
+    try:
+        if int(open(lock, encoding="utf-8").read().strip()) == os.getpid():
+            os.remove(lock)
+    except (OSError, ValueError):
+        pass
+
+
 def train_stage(p: Plan) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
     """Trains (or resumes) until overfit_train.json exists; returns (summary, timing) or None."""
     os.makedirs(p.model_dir, exist_ok=True)
@@ -371,6 +405,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--calibration", action="store_true", help="the SAT calibration runs (no evaluation)")
+    parser.add_argument("--regime", default=REGIME.name, choices=sorted(REGIMES),
+                        help=f"the study's regime (default {REGIME.name}, the calibration's choice)")
     parser.add_argument("--stage", choices=("train", "eval", "all"), default="all")
     parser.add_argument("--only", default=None, help="regex on run names (re.search)")
     parser.add_argument("--list", action="store_true", help="print the runs and whether they are done")
@@ -391,7 +427,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     reproduce.CODE_DIR = os.path.abspath(args.code_dir)
     results = os.path.abspath(args.results or (CALIBRATION_RESULTS if args.calibration else RESULTS))
     runs_dir = os.path.abspath(args.runs_dir)
-    pool = CALIBRATION_RUNS if args.calibration else RUNS
+    pool = CALIBRATION_RUNS if args.calibration else _runs(REGIMES[args.regime])
     selected = [r for r in pool if args.only is None or re.search(args.only, r.name)]
     if not selected:
         print(f"no run matches {args.only!r}; runs: {', '.join(r.name for r in pool)}", file=sys.stderr)
@@ -401,9 +437,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         rows = rows_of(results)
         for p in plans:
             stopped = any(r["name"] == p.run.name and r["train_id"] == p.train_id and r.get("stopped") for r in rows)
-            state = ("stopped" if stopped else "done" if is_done(rows, p, "all")
-                     else "trained" if is_done(rows, p, "train") else "todo")
-            print(f"{p.run.name:34s} {state:7s} train {p.train_id} eval {p.eval_id} {p.model_dir}")
+            state = ("done" if is_done(rows, p, "all") else "trained" if is_done(rows, p, "train")
+                     else "stopped" if stopped else "todo")
+            done_epochs = len((_load_json(os.path.join(p.model_dir, "curves.json")) or {}).get("curve", []))
+            print(f"{p.run.name:34s} {state:7s} {done_epochs:3d}/{p.run.regime.epochs} epochs "
+                  f"train {p.train_id} eval {p.eval_id} {p.model_dir}")
             if args.dry_run and state != "done":
                 print(f"    {reproduce.command_text(p.train_cmd)}")
                 if not p.run.calibration:
@@ -433,20 +471,28 @@ def main(argv: Optional[list[str]] = None) -> int:
         if stage == "eval" and not os.path.exists(summary_path):
             print(f"[{p.run.name}] not trained yet, skipped", flush=True)
             continue
-        hw = hw or reproduce.hardware()
-        trained = train_stage(p)
-        if trained is None:
-            failures += 1
+        if not claim(p.model_dir):
+            print(f"[{p.run.name}] running in another lane ({p.model_dir}/.lock), skipped", flush=True)
             continue
-        summary, timing = trained
-        reports = None
-        if stage in ("eval", "all"):
-            reports = eval_stage(p, timing)
-            if reports is None:
+        try:
+            hw = hw or reproduce.hardware()
+            trained = train_stage(p)
+            if trained is None:
                 failures += 1
                 continue
-        row = make_row(p, summary, timing, reports, hw)
-        reproduce.append_row(results, row)
+            summary, timing = trained
+            reports = None
+            if stage in ("eval", "all"):
+                reports = eval_stage(p, timing)
+                if reports is None:
+                    failures += 1
+                    continue
+            row = make_row(p, summary, timing, reports, hw)
+            if is_done(rows_of(results), p, stage):
+                continue
+            reproduce.append_row(results, row)
+        finally:
+            release(p.model_dir)
         c = row["criteria"]
         print(f"[{p.run.name}] row written: best epoch {row['best_epoch']}, best {row['best']}, last {row['last']}; "
               f"test PGD-10 decline {c.get('test_pgd_decline')}, gap {c.get('train_test_pgd_gap')}, "

@@ -161,3 +161,14 @@ def test_runs_cover_the_methods_and_seeds():
     for config, seeds in overfit.SEEDS.items():
         assert {f"{config}-seed{s}" for s in range(seeds)} <= names
     assert all(r.config == "sat" for r in overfit.CALIBRATION_RUNS)
+
+
+def test_a_run_is_claimed_by_one_lane(tmp_path):
+    model_dir = str(tmp_path / "run")
+    assert overfit.claim(model_dir) and overfit.claim(model_dir)      # this process, twice
+    (tmp_path / "run" / ".lock").write_text("1")                        # a live process (init)
+    assert not overfit.claim(model_dir)
+    (tmp_path / "run" / ".lock").write_text("999999999")                # a dead one: stale
+    assert overfit.claim(model_dir)
+    overfit.release(model_dir)
+    assert not (tmp_path / "run" / ".lock").exists()
