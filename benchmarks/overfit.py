@@ -39,7 +39,6 @@ import re
 import resource
 import subprocess
 import sys
-import time
 from typing import Any, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))

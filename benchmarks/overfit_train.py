@@ -4,7 +4,7 @@ Takes every train_main.py flag, plus the subset flags below. Before training it 
 atomically) the class-balanced subset as the npz file named by --dataset=npz:PATH, drawn from
 --source (e.g. folder:/work/cache/cifar10): keys x_train / y_train (the training subset),
 x_val / y_val (the validation split, held out from the same training images), x_test / y_test
-(the whole test split) and the indices. It then trains with `train_main.prepare` / `train` and
+(the whole test split) and the indices. It then trains with `rat_tf.training.prepare` / `fit` and
 the `rat_tf.monitor.RobustnessCurves` callback on fixed subsets of --monitor_examples images
 (train: a class-balanced sample of the training subset; val: the validation split; test: the
 first test images), and exports two SavedModels: the last weights (--export_dir, default
@@ -29,17 +29,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from absl import (
+    app,  # noqa: E402
+    flags,  # noqa: E402
+)
 import numpy as np  # noqa: E402
 
 import flags as rat_flags  # noqa: E402
-import train_main  # noqa: E402
-from rat_tf import attacks  # noqa: E402
+from rat_tf import (
+    attacks,  # noqa: E402
+    files,  # noqa: E402
+    monitor,  # noqa: E402
+    subsets,  # noqa: E402
+    training,  # noqa: E402
+)
 from rat_tf import data as data_lib  # noqa: E402
-from rat_tf import files  # noqa: E402
-from rat_tf import monitor  # noqa: E402
-from rat_tf import subsets  # noqa: E402
+from rat_tf.config import ConfigError  # noqa: E402
 
 FLAGS = flags.FLAGS
 SUMMARY = "overfit_train.json"
@@ -84,7 +89,10 @@ def main(argv):
                  FLAGS.monitor_examples)
     started = time.time()
     config = rat_flags.config_from_flags(FLAGS)
-    setup = train_main.prepare(config)
+    try:
+        setup = training.prepare(config)
+    except ConfigError as err:
+        raise rat_flags.usage_error(err) from None
     model_dir = config.run.model_dir
     n = FLAGS.monitor_examples
     with np.load(npz_path) as z:
@@ -97,20 +105,20 @@ def main(argv):
     curves = monitor.RobustnessCurves(setup.model.classifier, sets, pgd, os.path.join(model_dir, CURVE),
                                       best_weights=best_weights, initial_epoch=setup.initial_epoch,
                                       seed=config.run.seed)
-    train_main.train(setup, [curves])
+    training.fit(setup, [curves])
     if not curves.curve:   # training was already complete: the curve is on disk
         curves.curve = monitor.read_curve(curves.curve_path).get("curve", [])
-    metrics = train_main.evaluate(setup)
-    last_path = train_main.export(setup, metrics)
+    metrics = training.evaluate(setup)
+    last_path = training.export(setup, metrics)
     best = monitor.best_epoch(curves.curve, curves.select)
     with open(best_weights + ".json", encoding="utf-8") as f:
         saved_epoch = json.load(f)["epoch"]
     if saved_epoch != best:
         raise RuntimeError(f"{best_weights} holds epoch {saved_epoch}, the curve's best is {best}")
     setup.model.classifier.load_weights(best_weights)
-    best_metrics = train_main.evaluate(setup)
+    best_metrics = training.evaluate(setup)
     best_setup = dataclasses.replace(setup, export_target=os.path.join(model_dir, BEST_SUBDIR))
-    best_path = train_main.export(best_setup, {**best_metrics, "best_epoch": best, "selected_by": curves.select})
+    best_path = training.export(best_setup, {**best_metrics, "best_epoch": best, "selected_by": curves.select})
     summary = {**curves.state(), "last_export": last_path, "best_export": best_path,
                "last_test_metrics": metrics, "best_test_metrics": best_metrics,
                "trained_steps": int(setup.model.optimizer.iterations.numpy()),

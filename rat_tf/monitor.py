@@ -30,8 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rat_tf import attacks
-from rat_tf import files
+from rat_tf import attacks, files
 
 CURVE_KEYS = ("clean", "pgd")
 

@@ -10,9 +10,12 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
-from rat_tf import attacks  # noqa: E402
-from rat_tf import monitor  # noqa: E402
-from rat_tf import subsets  # noqa: E402
+from rat_tf import (
+    attacks,  # noqa: E402
+    monitor,  # noqa: E402
+    subsets,  # noqa: E402
+)
+
 import overfit  # noqa: E402
 
 
@@ -111,8 +114,8 @@ def test_measure_runs_the_attack_in_graph(tmp_path):
     classifier = _tiny_classifier()
     rng = np.random.default_rng(0)
     x, y = rng.random((10, 4, 4, 1)).astype(np.float32), rng.integers(0, 3, 10)
-    cb = monitor.RobustnessCurves(classifier, {"val": (x, y)}, attacks.PGDConfig(epsilon=0.3, step_size=0.1, num_steps=3),
-                                  str(tmp_path / "c.json"), batch_size=4)
+    pgd = attacks.PGDConfig(epsilon=0.3, step_size=0.1, num_steps=3)
+    cb = monitor.RobustnessCurves(classifier, {"val": (x, y)}, pgd, str(tmp_path / "c.json"), batch_size=4)
     first = cb.measure("val", x, y.astype(np.int32), 0)
     assert 0.0 <= first["pgd"] <= 100.0 and 0.0 <= first["clean"] <= 100.0
     assert cb.measure("val", x, y.astype(np.int32), 0) == first   # fixed attack seeds
