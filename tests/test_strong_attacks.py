@@ -348,3 +348,15 @@ def test_argument_validation(logits_fn, data):
         attacks.nattack(logits_fn, x, y, 0.1, sigma=0.0)
     with pytest.raises(ValueError, match="max_batch"):
         attacks.nattack(logits_fn, x, y, 0.1, max_batch=0)
+
+
+def test_square_runs_in_graph_with_the_same_draws_as_its_python_loop(logits_fn, data):
+    x, y = data[0][:40], data[1][:40]
+    in_graph = attacks.square_attack_result(logits_fn, x, y, EPS, num_queries=60, seed=3)
+    seen = []
+    python_loop = attacks.square_attack_result(logits_fn, x, y, EPS, num_queries=60, seed=3,
+                                               progress=lambda i, n: seen.append(n))
+    assert seen  # a progress callback runs the Python loop
+    np.testing.assert_array_equal(in_graph.success.numpy(), python_loop.success.numpy())
+    np.testing.assert_array_equal(in_graph.queries.numpy(), python_loop.queries.numpy())
+    np.testing.assert_allclose(in_graph.adversarial.numpy(), python_loop.adversarial.numpy(), atol=1e-6)

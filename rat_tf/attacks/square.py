@@ -232,15 +232,21 @@ def square_attack_result(logits_fn: QueryFn,
         best_margin = tf.tensor_scatter_nd_update(best_margin, index[:, None], start_margin)
     queries = tf.cast(attacked, tf.int32)
 
-    for i in range(config.num_queries - 1):
+    sizes = [min(max(int(round(math.sqrt(
+        square_size_fraction(i, config.num_queries, config.p_init, config.rescale_schedule) * h * w))), 1), h, w)
+        for i in range(config.num_queries - 1)]
+    state = (x_best, best_margin, queries)
+    if progress is None:
+        searched = _search_in_graph(logits_fn, y, lower, upper, seed, eps, sizes, probabilities, state)
+        if searched is not None:
+            return QueryAttackResult(tf.stop_gradient(searched[0]), searched[1] <= 0, searched[2])
+    for i, size in enumerate(sizes):
         index = tf.where(best_margin > 0)[:, 0]
         n_active = int(index.shape[0])
         if progress is not None:
             progress(i, n_active)
         if n_active == 0:
             break
-        p = square_size_fraction(i, config.num_queries, config.p_init, config.rescale_schedule)
-        size = min(max(int(round(math.sqrt(p * h * w))), 1), h, w)
         candidate = _propose(x_best, lower, upper, index, randomness.fold_in(seed, i + 1),
                              tf.constant(size, tf.int32), eps)
         logits = query_logits(logits_fn, candidate, probabilities)
@@ -269,3 +275,33 @@ def square_attack(logits_fn: QueryFn,
     return square_attack_result(logits_fn, x, y, epsilon, num_queries, p_init, seed,
                                 rescale_schedule=rescale_schedule, probabilities=probabilities,
                                 progress=progress).adversarial
+
+
+def _search_in_graph(logits_fn, y, lower, upper, seed, eps, sizes, probabilities, state):
+    """The search loop as one `tf.while_loop` (same draws and result as the Python loop).
+
+    Returns the final (x_best, best_margin, queries), or None when `logits_fn` cannot be traced
+    (a model behind a numpy interface), in which case the caller runs the Python loop.
+    """
+    sizes = tf.constant(sizes, tf.int32)
+
+    def search(x_best, best_margin, queries):
+        def body(i, x_best, best_margin, queries):
+            index = tf.where(best_margin > 0)[:, 0]
+            candidate = _propose(x_best, lower, upper, index, randomness.fold_in(seed, i + 1), sizes[i], eps)
+            logits = tf.cast(logits_fn(candidate), tf.float32)
+            if probabilities:
+                logits = tf.math.log(tf.maximum(logits, 1e-30))
+            return (i + 1, *_accept(x_best, best_margin, queries, index, candidate, logits, y))
+
+        def cond(i, x_best, best_margin, queries):
+            return (i < tf.shape(sizes)[0]) & tf.reduce_any(best_margin > 0)
+
+        _, x_best, best_margin, queries = tf.while_loop(cond, body, (tf.constant(0), x_best, best_margin, queries))
+        return x_best, best_margin, queries
+
+    try:
+        compiled = tf.function(search).get_concrete_function(*state)
+    except Exception:  # noqa: BLE001 - any failure to trace means "not a TensorFlow function"
+        return None
+    return compiled(*state)
