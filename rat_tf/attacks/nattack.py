@@ -198,19 +198,7 @@ def nattack_result(logits_fn: QueryFn,
     return QueryAttackResult(tf.stop_gradient(adversarial), success, queries)
 
 
-def nattack(logits_fn: QueryFn,
-            x: tf.Tensor,
-            y: tf.Tensor,
-            epsilon: float,
-            num_iterations: int = 200,
-            population: int = 300,
-            sigma: float = 0.1,
-            learning_rate: float = 0.02,
-            seed: SeedLike = 0,
-            max_batch: int = 4096,
-            *,
-            probabilities: bool = False,
-            progress: Optional[ProgressFn] = None) -> tf.Tensor:
+def nattack(logits_fn: QueryFn, x: tf.Tensor, y: tf.Tensor, epsilon: float, *args, **kwargs) -> tf.Tensor:
     """NAttack (Linf), query-only; returns the adversarial images.
 
     See `nattack_result` for the algorithm and arguments. Successful examples get their first
@@ -218,6 +206,4 @@ def nattack(logits_fn: QueryFn,
     `y` when the attack checked it); examples misclassified clean are returned unchanged. The
     caller's robustness is the model's prediction on the result.
     """
-    return nattack_result(logits_fn, x, y, epsilon, num_iterations, population, sigma,
-                          learning_rate, seed, max_batch, probabilities=probabilities,
-                          progress=progress).adversarial
+    return nattack_result(logits_fn, x, y, epsilon, *args, **kwargs).adversarial

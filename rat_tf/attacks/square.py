@@ -255,27 +255,14 @@ def square_attack_result(logits_fn: QueryFn,
     return QueryAttackResult(tf.stop_gradient(x_best), best_margin <= 0, queries)
 
 
-def square_attack(logits_fn: QueryFn,
-                  x: tf.Tensor,
-                  y: tf.Tensor,
-                  epsilon: float,
-                  num_queries: int = 5000,
-                  p_init: float = 0.8,
-                  seed: SeedLike = 0,
-                  *,
-                  rescale_schedule: bool = False,
-                  probabilities: bool = False,
-                  progress: Optional[ProgressFn] = None) -> tf.Tensor:
+def square_attack(logits_fn: QueryFn, x: tf.Tensor, y: tf.Tensor, epsilon: float, *args, **kwargs) -> tf.Tensor:
     """Square Attack (Linf), query-only; returns the adversarial images.
 
     See `square_attack_result` for the algorithm and arguments. For examples the attack does
     not fool, the returned image is the point of lowest margin found (still in the ball), so the
     caller's robustness is the model's prediction on the result.
     """
-    return square_attack_result(logits_fn, x, y, epsilon, num_queries, p_init, seed,
-                                rescale_schedule=rescale_schedule, probabilities=probabilities,
-                                progress=progress).adversarial
-
+    return square_attack_result(logits_fn, x, y, epsilon, *args, **kwargs).adversarial
 
 def _search_in_graph(logits_fn, y, lower, upper, seed, eps, sizes, probabilities, state):
     """The search loop as one `tf.while_loop` (same draws and result as the Python loop).
