@@ -80,8 +80,12 @@ def test_fit_resumes_from_the_checkpoint_like_an_uninterrupted_run(tmp_path):
     first = compiled_model()
     fit(first, [ft.AtomicBackupAndRestore(backup)], epochs=2)
     resumed = compiled_model(seed=5)  # other initial weights: all state comes from the backup
+    with pytest.raises(ValueError, match="initial_epoch=2"):  # fit must start where it stopped
+        fit(resumed, [ft.AtomicBackupAndRestore(str(tmp_path / "elsewhere"), restore_dir=backup)], epochs=3)
+    resumed = compiled_model(seed=5)
+    start = ft.restore(compiled_model(seed=6), backup).epoch
     history = fit(resumed, [ft.AtomicBackupAndRestore(str(tmp_path / "elsewhere"),
-                                                      restore_dir=backup)], epochs=3)
+                                                      restore_dir=backup)], epochs=3, initial_epoch=start)
     assert history.epoch == [2]  # only the last epoch ran
     for got, want in zip(resumed.weights, straight.weights):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)

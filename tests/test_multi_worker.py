@@ -117,7 +117,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path):
     assert "worker-1 is not the chief: writing to" in worker_log
     for _, _, _, _, tmpdir in results:  # the scratch directory was deleted
         assert not [n for n in os.listdir(tmpdir) if n.startswith("rat_tf-")]
-    assert sorted(os.listdir(model_dir)) == ["backup", "config.json", "export", "flags.txt",
+    assert sorted(os.listdir(model_dir)) == ["backup", "config.json", "curves.png", "export", "flags.txt",
                                             "metrics.csv", "tensorboard"]
     assert sorted(os.listdir(model_dir / "backup")) == ["latest.weights.h5",
                                                         "training_metadata.json"]

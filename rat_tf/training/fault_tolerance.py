@@ -8,10 +8,10 @@
 `training_metadata.json` (the epoch to resume at). A process killed while it writes leaves a
 truncated weights file that cannot be loaded, and one killed between the two files leaves the
 weights of one epoch with the epoch number of the one before. `AtomicBackupAndRestore` writes
-each file under a temporary name and renames it into place (atomic on POSIX file systems), and
-records the optimizer step next to the epoch. On restore the weights are the truth: when the
-record's step is not the restored optimizer's step, the record is one save behind and the epoch
-is the next one.
+the same two files, each under a temporary name renamed into place (atomic on POSIX file
+systems), and records the optimizer step next to the epoch. On restore the weights are the
+truth: when the record's step is not the restored optimizer's step, the record is one save
+behind and the epoch is the next one.
 
 `StopOnNonFiniteLoss` raises `NonFiniteLossError` at the first batch whose loss is NaN or
 infinite, and at the end of an epoch whose weights are not finite. Raising (rather than
@@ -93,34 +93,47 @@ def restore(model: keras.Model, backup_dir: str) -> BackupState | None:
     return BackupState(step, epoch)
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` whose checkpoint is never half-written.
+class AtomicBackupAndRestore(keras.callbacks.Callback):
+    """An epoch checkpoint like `keras.callbacks.BackupAndRestore`, but never half-written.
 
-    Saves at every epoch end (local file systems only). Args as Keras', plus:
+    At every epoch end it saves the weights (optimizer state included) and the epoch record,
+    each under a temporary name renamed into place (local file systems). When `fit` starts it
+    restores the checkpoint in `restore_dir`, if there is one; `fit` must then be called with
+    `initial_epoch` set to the epoch that checkpoint ends at (`restore(...).epoch`; the
+    trainer does so), which is checked at the first epoch. Public Keras APIs only.
 
     Args:
       backup_dir: where checkpoints are written.
       restore_dir: where the checkpoint to resume from is read (default: `backup_dir`). A
         non-chief worker of a multi-worker run writes to a scratch directory but resumes from the
         chief's checkpoint, like every worker.
-      delete_checkpoint: delete `backup_dir` when training ends.
+      delete_checkpoint: delete the checkpoint files in `backup_dir` when training ends.
     """
 
     def __init__(self, backup_dir: str, restore_dir: str | None = None,
                  delete_checkpoint: bool = False):
-        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint,
-                         double_checkpoint=False)
+        super().__init__()
+        self.backup_dir = backup_dir
         self.restore_dir = restore_dir or backup_dir
+        self.delete_checkpoint = delete_checkpoint
+        self._resumed: BackupState | None = None
+        self._first_epoch = True
 
-    def _load_model(self):
+    def on_train_begin(self, logs=None):
         if not self.model.built:
             raise ValueError("AtomicBackupAndRestore needs a built model; call it on a batch "
                              "before fit()")
-        state = restore(self.model, self.restore_dir)
-        if state is not None:
-            self.model._initial_epoch = state.epoch  # pylint: disable=protected-access
+        self._resumed = restore(self.model, self.restore_dir)
+        self._first_epoch = True
 
-    def _save_model(self):
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch and self._resumed is not None and epoch != self._resumed.epoch:
+            raise ValueError(f"the checkpoint in {self.restore_dir} ends at epoch {self._resumed.epoch}, "
+                             f"but fit starts at epoch {epoch}: call fit with "
+                             f"initial_epoch={self._resumed.epoch}")
+        self._first_epoch = False
+
+    def on_epoch_end(self, epoch, logs=None):
         # save_weights wants a name ending in .weights.h5.
         partial = os.path.join(self.backup_dir, f".partial-{os.getpid()}.weights.h5")
         try:
@@ -128,16 +141,22 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model.save_weights(partial, overwrite=True)
             with open(partial, "rb") as f:
                 os.fsync(f.fileno())
-            os.replace(partial, self._weights_path)
-            record = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                      "step": _optimizer_step(self.model)}
-            files.atomic_write_text(self._training_metadata_path, json.dumps(record))
+            os.replace(partial, os.path.join(self.backup_dir, WEIGHTS_FILE))
+            record = {"epoch": epoch + 1, "batch": 0, "step": _optimizer_step(self.model)}
+            files.atomic_write_text(os.path.join(self.backup_dir, METADATA_FILE), json.dumps(record))
         except OSError as err:  # h5py's messages do not say which file
             reason = " ".join(str(err.strerror or err).split())
             raise OSError(f"cannot write the checkpoint in {self.backup_dir}: {reason}") from err
         finally:
             if os.path.exists(partial):
                 os.remove(partial)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint:
+            for name in (WEIGHTS_FILE, METADATA_FILE):
+                path = os.path.join(self.backup_dir, name)
+                if os.path.exists(path):
+                    os.remove(path)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

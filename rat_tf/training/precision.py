@@ -69,9 +69,14 @@ def policy_scope(precision: str) -> Iterator[None]:
 class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
     """Dynamic loss scaling that still counts a skipped (overflowed) step in `iterations`."""
 
-    def _stateful_handle_non_finite_grads(self):
-        super()._stateful_handle_non_finite_grads()
-        self.inner_optimizer.iterations.assign_add(1)
+    def apply(self, grads, trainable_variables=None):
+        # A step skipped for non-finite gradients leaves the inner optimizer's count where it
+        # was; count it, so that `iterations` is the number of batches trained (the schedules,
+        # the warm-up and resuming read it).
+        before = keras.ops.add(self.iterations, 0)  # the count now, not a view of the variable
+        super().apply(grads, trainable_variables)
+        skipped = keras.ops.equal(keras.ops.convert_to_tensor(self.iterations), before)
+        self.inner_optimizer.iterations.assign_add(keras.ops.cast(skipped, self.iterations.dtype))
 
 
 def loss_scaled(optimizer: keras.optimizers.Optimizer,

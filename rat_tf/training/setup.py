@@ -212,7 +212,8 @@ def prepare(config: config_lib.TrainConfig) -> Setup:
         model(np.zeros((1,) + data.input_shape, np.float32))  # build (BackupAndRestore needs it)
 
         # The checkpoint callback restores the same checkpoint when fit starts; restoring here
-        # first tells how far the run got, so the input pipeline can continue where it stopped.
+        # first tells how far the run got: fit starts at that epoch (the callback checks it),
+        # and the input pipeline continues where it stopped.
         with field_errors("model_dir", model_dir, OSError, ValueError):
             state = fault_tolerance.restore(model, backup_dir)
         done_steps, initial_epoch = state if state is not None else (0, 0)
