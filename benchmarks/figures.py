@@ -1,4 +1,4 @@
-"""The paper's Fig. 3-5 analogues (issue 8) from exported models: gaps, PGD steps, epsilon.
+"""The paper's Fig. 3-5 analogues from exported models: gaps, PGD steps, epsilon.
 
 For each model (an export of `benchmarks/study.py` or `benchmarks/reproduce.py` that has
 finished), runs `evaluate_main.py --attacks=none --gaps --sweep_steps --sweep_epsilon` on the
@@ -33,7 +33,7 @@ REPO = reproduce.REPO
 RESULTS = os.path.join(REPO, "benchmarks", "results", "figures.json")
 DOCS = os.path.join(REPO, "docs")
 SWEEP_EXAMPLES = 500
-# (label, runner module, run name): the issue's four methods at the reproduction's published
+# (label, runner module, run name): the four methods of the figures at the reproduction's published
 # budget (`reproduce.py --preset=cpu`, whose SAT and RAT are the study's runs with the warm-up),
 # and the study's candidate at the same budget.
 DEFAULT_MODELS = [

@@ -10,7 +10,7 @@ ART's `AdversarialTrainerMadryPGD` on the MNIST-size model with the same batch a
 and prints our SAT images/second over ART's.
 
 Usage: python benchmarks/step_cost.py [--repeats 5] [--steps 3] [--methods st,sat,rat]
-       (rat_e0.5 in --methods: RAT with --end_point_fraction=0.5, issue 9's candidate)
+       (rat_e0.5 in --methods: RAT with --end_point_fraction=0.5, the end-point study's candidate)
 The last line is `rat_over_sat=<ratio>` for the CIFAR-size case.
 """
 

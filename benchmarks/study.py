@@ -1,4 +1,4 @@
-"""Resumable runner for the study beyond the paper (issue 9): end points with hard labels in RAT.
+"""Resumable runner for the study beyond the paper: end points with hard labels in RAT.
 
 RAT trains on n * m points drawn from the adversarial region with distance-aware soft labels.
 The study generalises it with `end_point_fraction` (that fraction of the training points are the
@@ -20,7 +20,7 @@ CIFAR-10.
     python benchmarks/study.py --only='^mnist-(sat-warm|rat)-seed0$'
     python benchmarks/make_results.py                     # docs/RESULTS.md, study section included
 
-Budget (issue 9, "MNIST as above"): the first 30,000 MNIST training images x 5 epochs (1,170
+Budget (MNIST as in the reproduction): the first 30,000 MNIST training images x 5 epochs (1,170
 steps of 128), eps 0.3, K = 10, step 0.075, small_cnn, Adam 1e-3 (divided by 10 at 75%).
 Evaluation on the first 500 test images: FGSM, PGD-20, CW-inf 30, APGD-CE 50, APGD-T 50 x 3
 targets, Square 1,000 queries, NAttack 20 x 50 on 100 images. CIFAR-10 uses the CIFAR budget of
