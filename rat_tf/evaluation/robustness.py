@@ -173,6 +173,8 @@ def _attack_examples(name: str, attack, logits_fn, x, y, index: np.ndarray, suit
         # A query attack's time goes into its sequential iterations, not the model calls: fewer,
         # larger batches are faster.
         batch_size *= QUERY_BATCH_FACTOR
+    if progress is not None and len(index):
+        progress(name, 0, restarts * len(index))  # the bar appears when the attack starts
     for restart in range(restarts):
         for b, start in enumerate(range(0, len(index), batch_size)):
             rows = index[start:start + batch_size]
