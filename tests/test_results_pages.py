@@ -426,7 +426,8 @@ def write_jsonl(path, rows):
 def test_autoattack_rows_lead_the_page_and_the_readme(tmp_path):
     assert dict(make_results.ATTACK_COLUMNS)["fab_t"] == "FAB-T"
     assert dict(make_results.ATTACK_COLUMNS)["autoattack"] == "AutoAttack"
-    rows = recorded_rows()
+    # The recorded rows without their own AutoAttack rows: the synthetic ones stand in for them.
+    rows = [r for r in recorded_rows() if r["preset"] != "cpu-autoattack"]
     cpu = {r["name"]: r for r in rows if r["preset"] == "cpu"}
     synthetic = [autoattack_row(cpu["mnist-sat"], 98.7, 92.0, 86.5, 86.0, (82.0, 81.1, 81.0, 80.9), 80.2),
                  autoattack_row(cpu["mnist-rat"], 99.4, 85.0, 60.1, 50.0, (38.0, 25.3, 25.1, 24.6), 24.0)]
