@@ -23,7 +23,8 @@ def atomic_write(path: str, write: Callable[[IO], None], mode: str = "w") -> str
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    prefix, suffix = temporary_names(path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             write(f)
@@ -35,6 +36,30 @@ def atomic_write(path: str, write: Callable[[IO], None], mode: str = "w") -> str
             os.remove(tmp)
         raise
     return path
+
+
+def temporary_names(path: str) -> tuple[str, str]:
+    """The (prefix, suffix) of the temporary siblings `atomic_write` makes for `path`."""
+    return f".{os.path.basename(path)}.", ".tmp"
+
+
+def remove_leftovers(directory: str, prefix: str, suffix: str) -> list[str]:
+    """Deletes the files in `directory` named `prefix...suffix`: what a writer killed mid-write
+    left. Only for a directory no other process writes into at the same time.
+
+    Returns:
+      The names removed.
+    """
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(suffix)]
+    except FileNotFoundError:
+        return []
+    for name in names:
+        try:
+            os.remove(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
+    return names
 
 
 def atomic_write_text(path: str, text: str) -> str:

@@ -54,6 +54,18 @@ def test_checkpoint_records_epoch_and_step_and_leaves_no_partial_files(tmp_path)
     assert not ft.has_backup(str(tmp_path / "none")) and ft.has_backup(backup)
 
 
+def test_a_resumed_run_removes_what_a_killed_save_left_and_nothing_else(tmp_path):
+    backup = tmp_path / "backup"
+    fit(compiled_model(), [ft.AtomicBackupAndRestore(str(backup))], epochs=1)
+    leftovers = [f".partial-123{ft.WEIGHTS_SUFFIX}", f".{ft.METADATA_FILE}.x1y2.tmp"]
+    kept = [".notes.tmp", "notes.txt", f".{ft.METADATA_FILE}.keep"]
+    for name in leftovers + kept:
+        (backup / name).write_text("half")
+    fit(compiled_model(), [ft.AtomicBackupAndRestore(str(backup))], epochs=2, initial_epoch=1)
+    assert sorted(os.listdir(backup)) == sorted([ft.METADATA_FILE, ft.WEIGHTS_FILE, *kept])
+    assert record(backup)["epoch"] == 2
+
+
 def test_a_record_one_save_behind_the_weights_means_the_next_epoch(tmp_path):
     # A kill between renaming the weights and renaming the record leaves the record of the
     # save before: the weights are the truth.

@@ -33,6 +33,8 @@ from rat_tf import files
 
 WEIGHTS_FILE = "latest.weights.h5"
 METADATA_FILE = "training_metadata.json"
+PARTIAL_PREFIX = ".partial-"  # + pid + WEIGHTS_SUFFIX: the weights while they are written
+WEIGHTS_SUFFIX = ".weights.h5"  # save_weights wants a name ending in it
 
 
 class BackupState(NamedTuple):
@@ -125,6 +127,9 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
                              "before fit()")
         self._resumed = restore(self.model, self.restore_dir)
         self._first_epoch = True
+        # A run killed mid-save left its temporary files; this run is the directory's only writer.
+        files.remove_leftovers(self.backup_dir, PARTIAL_PREFIX, WEIGHTS_SUFFIX)
+        files.remove_leftovers(self.backup_dir, *files.temporary_names(METADATA_FILE))
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._first_epoch and self._resumed is not None and epoch != self._resumed.epoch:
@@ -134,8 +139,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         self._first_epoch = False
 
     def on_epoch_end(self, epoch, logs=None):
-        # save_weights wants a name ending in .weights.h5.
-        partial = os.path.join(self.backup_dir, f".partial-{os.getpid()}.weights.h5")
+        partial = os.path.join(self.backup_dir, f"{PARTIAL_PREFIX}{os.getpid()}{WEIGHTS_SUFFIX}")
         try:
             os.makedirs(self.backup_dir, exist_ok=True)
             self.model.save_weights(partial, overwrite=True)
