@@ -132,6 +132,22 @@ def write_mnist_like_npz(path, num_train=600, num_test=100, size=28, seed=0):
     return arrays
 
 
+# A tiny train_main.py run (a few seconds on the embedded digits).
+TINY_TRAIN = ["--max_train_examples=128", "--max_test_examples=48", "--batch_size=32",
+              "--num_steps=2", "--eval_pgd_steps=2"]
+
+
+def train_config(*argv, base=TINY_TRAIN):
+    """The resolved config of `train_main.py *base *argv` (through the flags, as the CLI does)."""
+    from absl import flags
+
+    import flags as rat_flags
+    flag_values = flags.FlagValues()
+    rat_flags.define_flags(flag_values)
+    flag_values(["train_main.py", *base, *argv])
+    return rat_flags.config_from_flags(flag_values)
+
+
 def tiny_cnn(num_classes=10, input_shape=(8, 8, 1), batch_norm=False, seed=0):
     """A small deterministic CNN mapping images to logits."""
     init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731

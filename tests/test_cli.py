@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-from absl import flags
 import keras
 import numpy as np
 import pytest
@@ -20,18 +19,13 @@ from rat_tf import export as export_lib
 from rat_tf import training
 from rat_tf.config import ConfigError
 
-from helpers import BAD_FLAGS_DRIVER
+from helpers import BAD_FLAGS_DRIVER, TINY_TRAIN, train_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--max_train_examples=128", "--max_test_examples=48", "--batch_size=32",
-        "--num_steps=2", "--eval_pgd_steps=2"]
+TINY = TINY_TRAIN
 
 
-def make_config(*argv):
-    flag_values = flags.FlagValues()
-    rat_flags.define_flags(flag_values)
-    flag_values(["train_main.py", *TINY, *argv])
-    return rat_flags.config_from_flags(flag_values)
+make_config = train_config
 
 
 def csv_epochs(model_dir):

@@ -3,28 +3,20 @@
 import json
 import os
 
-from absl import flags
 import keras
 import pytest
 
-import flags as rat_flags
 from rat_tf import training
 from rat_tf.config import ConfigError
 from rat_tf.training import curves
 
-from helpers import write_mnist_like_npz
+from helpers import TINY_TRAIN, train_config, write_mnist_like_npz
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# Tiny runs, as in test_cli.py.
-TINY = ["--max_train_examples=128", "--max_test_examples=48", "--batch_size=32",
-        "--num_steps=2", "--eval_pgd_steps=2"]
+TINY = TINY_TRAIN
 
 
-def make_config(*argv):
-    flag_values = flags.FlagValues()
-    rat_flags.define_flags(flag_values)
-    flag_values(["train_main.py", *TINY, *argv])
-    return rat_flags.config_from_flags(flag_values)
+make_config = train_config
 
 
 def assert_png(path):

@@ -18,17 +18,15 @@ import subprocess
 import sys
 import time
 
-from absl import flags
 import numpy as np
 import pytest
 
-import flags as rat_flags
 from rat_tf import export as export_lib
 from rat_tf import training
 from rat_tf.config import ConfigError
 from rat_tf.training import fault_tolerance
 
-from helpers import BAD_FLAGS_DRIVER, h5_arrays
+from helpers import BAD_FLAGS_DRIVER, h5_arrays, train_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--max_train_examples=64", "--max_test_examples=16", "--batch_size=16", "--num_steps=1",
@@ -37,10 +35,7 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def make_config(*argv):
-    flag_values = flags.FlagValues()
-    rat_flags.define_flags(flag_values)
-    flag_values(["train_main.py", *TINY, *argv])
-    return rat_flags.config_from_flags(flag_values)
+    return train_config(*argv, base=TINY)
 
 
 def run_cli(argv, tmp_path, name="cli", file_size_limit=None, timeout=300):
