@@ -49,6 +49,12 @@ _HYPERPARAMETER_HELP = {
     "scale_step": "RAT / SAT+ARS: spacing of the scale set. auto: the method's default",
     "beta_max": "RAT: label-smoothing factor at scale 0. auto: the method's default",
     "beta_min": "RAT: label-smoothing factor at the largest scale. auto: the method's default",
+    "end_point_fraction": "RAT: the fraction of the n * m training points that are the PGD end "
+                          "points, with hard labels (the rest are region samples). auto: 0.5 on "
+                          "MNIST (mnist, or 28x28 grayscale npz:/folder: data), otherwise the "
+                          "method's default",
+    "smooth_from_scale": "RAT: label smoothing starts at this scale (hard labels below it). "
+                         "auto: the method's default",
     "gamma": "AVmixup: vertex scale gamma. auto: the method's default",
     "lambda1": "AVmixup: label-smoothing factor at the clean point. auto: the method's default",
     "lambda2": "AVmixup: label-smoothing factor at the vertex. auto: the method's default",

@@ -8,9 +8,10 @@
 
 `resolve` takes values named like train_main.py's flags (missing ones take the flags'
 defaults), with "auto" where a rule decides. Method hyperparameters ("auto" = the chosen
-method's own default, the paper's CIFAR value) follow two dataset rules: epsilon is 0.1 on
-digits and 0.3 on mnist, and max_scale is 3.0 on ImageNette; step_size follows epsilon at the
-method's ratio. A method receives exactly the hyperparameters it takes.
+method's own default, the paper's CIFAR value) follow three dataset rules: epsilon is 0.1 on
+digits and 0.3 on mnist, max_scale is 3.0 on ImageNette, and RAT's end_point_fraction is 0.5
+on MNIST (`MNIST_METHOD_RULES`; npz:/folder: data by its image shape); step_size follows
+epsilon at the method's ratio. A method receives exactly the hyperparameters it takes.
 
 The training recipe (optimizer, learning_rate, lr_boundaries, weight_decay, epsilon_warmup;
 "auto" by default) is the paper's CIFAR one (SGD, lr 0.1 divided by 10 at 37.5% and 56.25% of
@@ -58,6 +59,11 @@ DATASET_EPSILON = {_DIGITS: 0.1, _MNIST: 0.3}
 DEFAULT_EPSILON = 8 / 255
 # max_scale=auto on ImageNette (the paper's S = 3).
 IMAGENETTE_MAX_SCALE = 3.0
+# Method hyperparameters whose "auto" differs on MNIST (dataset mnist, or 28x28 grayscale
+# npz:/folder: data): at eps 0.3 the paper's RAT (S = 2: region points up to 0.6 from the image,
+# all with soft labels) is broken by AutoAttack (benchmarks/results/reproduce.jsonl); with half of
+# its points the PGD end points, with hard labels, it trains robust (benchmarks/results/study.jsonl).
+MNIST_METHOD_RULES: dict[str, Any] = {"end_point_fraction": 0.5}
 # Methods whose `step_size` is not a pixel step (ADT: the update size of its distribution
 # parameters), so step_size=auto does not scale it with epsilon.
 NON_PIXEL_STEP_SIZE = frozenset({"adt"})
@@ -378,6 +384,10 @@ def _resolve_method(values: Mapping[str, Any], family: str) -> tuple[MethodConfi
             resolved[name] = default * epsilon / defaults["epsilon"]
         elif name == "max_scale" and family == _IMAGENETTE:
             resolved[name] = IMAGENETTE_MAX_SCALE
+        elif name in MNIST_METHOD_RULES and family in (_MNIST, _CUSTOM):
+            # npz:/folder: data: stays "auto" until the image shape is known (resolve_for_data).
+            resolved[name] = MNIST_METHOD_RULES[name] if family == _MNIST else AUTO
+            continue
         else:
             resolved[name] = default
         if isinstance(default, float):
@@ -452,7 +462,8 @@ def resolve_for_data(config: TrainConfig, input_shape: tuple[int, int, int]) -> 
     --augment=auto: on for RGB images of at least 32x32. --arch=auto: small_cnn below 32x32 or
     for grayscale, else preact_resnet18. The training recipe (--optimizer, --learning_rate,
     --lr_boundaries, --weight_decay, --epsilon_warmup) = auto: MNIST's for 28x28 grayscale images, else the
-    paper's (`recipe_for_shape`).
+    paper's (`recipe_for_shape`). The method hyperparameters of `MNIST_METHOD_RULES` = auto:
+    those values for 28x28 grayscale images, else the method's defaults.
     """
     height, width, channels = input_shape
     large_rgb = min(height, width) >= 32 and channels == 3
@@ -465,7 +476,14 @@ def resolve_for_data(config: TrainConfig, input_shape: tuple[int, int, int]) -> 
     open_fields = {name: recipe[name] for name in RECIPE_FIELDS if getattr(optim, name) == AUTO}
     if open_fields:
         optim = dataclasses.replace(optim, **open_fields)
-    return dataclasses.replace(config, data=data, model=model, optim=optim)
+    method = config.method
+    if any(value == AUTO for _, value in method.hyperparameters):
+        mnist = tuple(input_shape) == MNIST_SHAPE
+        defaults = methods_lib.METHODS[method.method].hyperparameters()
+        method = dataclasses.replace(method, hyperparameters=tuple(
+            (name, float(MNIST_METHOD_RULES[name] if mnist else defaults[name])) if value == AUTO
+            else (name, value) for name, value in method.hyperparameters))
+    return dataclasses.replace(config, data=data, model=model, optim=optim, method=method)
 
 
 def _format_flag_value(value: Any) -> str:

@@ -86,7 +86,8 @@ def test_a_28x28_grayscale_run_records_the_mnist_recipe(tmp_path):
     with open(os.path.join(model_dir, training.FLAGFILE)) as f:
         lines = f.read().splitlines()
     assert {"--optimizer=adam", "--learning_rate=0.001", "--weight_decay=0.0",
-            "--epsilon_warmup=1epochs"} <= set(lines)
+            "--epsilon_warmup=1epochs", "--end_point_fraction=0.5"} <= set(lines)
+    assert result.model.method.end_point_fraction == 0.5
     assert result.model.epsilon_warmup == 2   # one epoch: 64 images // batch 32
     assert isinstance(result.model.optimizer, keras.optimizers.Adam)
     assert_png(os.path.join(model_dir, training.CURVES_PNG))

@@ -89,6 +89,31 @@ def test_dataset_auto_rules():
     assert explicit.model.arch == "wrn-16-2" and explicit.data.augment is False
 
 
+def test_rat_takes_half_end_points_on_mnist_only():
+    def fraction(cfg):
+        return cfg.method.kwargs()["end_point_fraction"]
+
+    assert config_lib.MNIST_METHOD_RULES == {"end_point_fraction": 0.5}
+    assert fraction(config("--dataset=mnist")) == 0.5
+    for dataset in ("digits", "cifar10", "cifar100", "imagenette/160px"):
+        assert fraction(config(f"--dataset={dataset}")) == 0.0, dataset
+    custom = config("--dataset=npz:/data/x.npz")
+    assert fraction(custom) == "auto"  # open until the image shape is known
+    assert fraction(config_lib.resolve_for_data(custom, (28, 28, 1))) == 0.5
+    for shape in ((32, 32, 3), (28, 28, 3), (8, 8, 1)):
+        assert fraction(config_lib.resolve_for_data(custom, shape)) == 0.0, shape
+    assert fraction(config("--dataset=mnist", "--end_point_fraction=0")) == 0.0
+    gray = config_lib.resolve_for_data(config("--dataset=npz:/x.npz", "--end_point_fraction=0.25"),
+                                       (28, 28, 1))
+    assert fraction(gray) == 0.25
+    # Methods without the hyperparameter are untouched; the rest of RAT stays the paper's.
+    assert "end_point_fraction" not in config("--dataset=mnist", "--method=sat").method.kwargs()
+    rat = config_lib.resolve_for_data(custom, (28, 28, 1)).method.kwargs()
+    paper = methods.METHODS["rat"].hyperparameters()
+    assert {k: v for k, v in rat.items() if k not in ("epsilon", "step_size", "end_point_fraction")} == \
+        {k: v for k, v in paper.items() if k not in ("epsilon", "step_size", "end_point_fraction")}
+
+
 PAPER = {"optimizer": "sgd", "learning_rate": 0.1, "lr_boundaries": (0.375, 0.5625), "weight_decay": 2e-4,
          "epsilon_warmup": "0"}
 MNIST = {"optimizer": "adam", "learning_rate": 1e-3, "lr_boundaries": (0.75,), "weight_decay": 0.0,
