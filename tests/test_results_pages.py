@@ -155,6 +155,25 @@ def test_cpu_preset_shares_its_sat_and_rat_runs_with_the_study():
     assert not any(a.startswith("--max_train_examples") for a in cifar.train_cmd)
 
 
+def test_the_runners_train_the_papers_rat_and_keep_the_recorded_ids():
+    repro = plans_of(reproduce.RUNS, ["mnist-rat", "mnist-sat"], lambda r: reproduce.PRESETS["cpu"],
+                     "/r", "cpu")
+    stud = plans_of(study.RUNS, ["mnist-rat-e0.5-s0-seed0"], lambda r: study.BUDGETS[r.dataset],
+                    "/s", "study")
+    rat, sat, candidate = repro["mnist-rat"], repro["mnist-sat"], stud["mnist-rat-e0.5-s0-seed0"]
+    assert rat.train_cmd.count("--end_point_fraction=0") == 1   # not MNIST's auto 0.5
+    assert not any(a.startswith("--end_point_fraction") for a in sat.train_cmd)
+    assert [a for a in candidate.train_cmd if a.startswith("--end_point_fraction")] == \
+        ["--end_point_fraction=0.5"]                              # an override replaces the pin
+    # The id is that of the command without the pin: the id its row was recorded under.
+    args = reproduce.train_args(rat.run, reproduce.PRESETS["cpu"])
+    assert reproduce.short_hash(args) == reproduce.short_hash(
+        [a for a in args if a != "--end_point_fraction=0"]) == rat.train_id
+    recorded = {json.loads(line)["train_id"] for line in open(os.path.join(
+        reproduce.REPO, "benchmarks", "results", "reproduce.jsonl"))}
+    assert rat.train_id in recorded
+
+
 def test_a_budget_flag_overrides_the_per_dataset_value_too():
     args = reproduce.parse_args(["--preset=cpu", "--steps_per_epoch=7"])
     budget = reproduce.resolve_budget(args)
