@@ -1279,14 +1279,15 @@ def overfit_table(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
 
 
 def mean_curves(runs: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
-    """train_pgd and test_pgd per epoch, mean over the runs that reached that epoch."""
+    """train_pgd and test_pgd per curve point (keyed by training step when the curve has steps, else
+    by epoch), mean over the runs that reached that point."""
     out = {}
     for key in ("train_pgd", "test_pgd"):
         by_epoch: dict[int, list[float]] = {}
         for r in runs:
             for point in r.get("curves") or []:
                 if point.get(key) is not None:
-                    by_epoch.setdefault(point["epoch"], []).append(point[key])
+                    by_epoch.setdefault(point.get("step") or point["epoch"], []).append(point[key])
         out[key] = [(epoch, sum(v) / len(v)) for epoch, v in sorted(by_epoch.items())]
     return out
 
@@ -1309,7 +1310,8 @@ def draw_overfit_gap(summary: "OrderedDict[str, dict[str, Any]]", path: str = OV
         for key, style, what in (("train_pgd", "-", "train"), ("test_pgd", "--", "test")):
             ax.plot([e for e, _ in v[key]], [a for _, a in v[key]], style, color=colour,
                     label=f"{LABELS[config]} {what}")
-    ax.set_xlabel("epoch")
+    by_step = all(p.get("step") for c in curves for r in summary[c]["runs"] for p in r.get("curves") or [])
+    ax.set_xlabel("training step" if by_step else "epoch")
     ax.set_ylabel("PGD-10 accuracy (%)")
     ax.set_title("Robust overfitting: train vs test PGD-10 (mean over seeds)", fontsize=10)
     ax.grid(alpha=0.3)
@@ -1320,12 +1322,61 @@ def draw_overfit_gap(summary: "OrderedDict[str, dict[str, Any]]", path: str = OV
     return path
 
 
+def _regime_length(regime: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """'300 passes (900 steps of 128, a curve point every 45 steps)' or '80 epochs'."""
+    if not regime.get("curve_every"):
+        return f"{regime.get('epochs', '?')} epochs"
+    steps = next((r["total_steps"] for r in rows if r.get("total_steps")), None)
+    return T.OVERFIT_LENGTH.substitute(passes=regime.get("epochs", "?"), every=regime["curve_every"],
+                                       steps=f"{steps:,}" if steps else "?")
+
+
 def _regime_text(rows: list[dict[str, Any]]) -> str:
     regime = next((r["regime"] for r in rows if r.get("regime")), None)
     if not regime:
         return ""
-    return T.OVERFIT_REGIME.substitute(arch=regime.get("arch", "?"), epochs=regime.get("epochs", "?"),
+    return T.OVERFIT_REGIME.substitute(arch=regime.get("arch", "?"), length=_regime_length(regime, rows),
                                        train_examples=f"{regime.get('train_examples', 0):,}")
+
+
+# Configurations that sample the adversarial region (the "beyond the paper" comparison), and
+# their names in benchmarks/step_cost.py.
+REGIONAL = {"rat": "rat", "rat-e0.5": "rat_e0.5", "sat_ars": "sat_ars"}
+MAX_STEP_COST = 1.15
+OVERFIT_STEP_COST = os.path.join(REPO, "benchmarks", "results", "step_cost_overfit.json")
+
+
+def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]", step_cost_path: str = OVERFIT_STEP_COST) -> list[str]:
+    """Each regional configuration's last checkpoint against SAT's best (early stopping on validation
+    PGD-10) under AutoAttack, and its step cost over SAT's; then the answer: which (if any) beats it by
+    more than the seed spread at no more than MAX_STEP_COST times SAT's step."""
+    sat = summary.get("sat")
+    ratios: dict[str, float] = {}
+    arch = "?"
+    if os.path.exists(step_cost_path):
+        with open(step_cost_path, encoding="utf-8") as f:
+            measured = json.load(f)
+        ratios, arch = measured["over_sat"].get("cifar", {}), measured.get("arch", "small_cnn")
+    lines, winners = [], []
+    for config, key in REGIONAL.items():
+        e = summary.get(config)
+        if not (sat and e):
+            continue
+        x = separation(e["last_autoattack"], sat["best_autoattack"])
+        ratio = ratios.get(key)
+        cost = T.OVERFIT_COST.substitute(ratio=f"{ratio:.2f}", arch=arch) if ratio else T.OVERFIT_NO_COST
+        label = OVERFIT_LABELS.get(config, LABELS.get(config, config))
+        lines.append(T.OVERFIT_BEYOND.substitute(
+            label=label, last=_mean_sd(e["last_autoattack"]), best=_mean_sd(sat["best_autoattack"]),
+            difference=f"{x['difference']:+.1f}" if "difference" in x else "–",
+            outcome=_outcome(T.OVERFIT_BEYOND_OUTCOMES, x), cost=cost))
+        if x["outcome"] == "above" and ratio is not None and ratio <= MAX_STEP_COST:
+            winners.append(label)
+    if not lines:
+        return []
+    answer = (T.OVERFIT_BEYOND_YES.substitute(configs=", ".join(winners), limit=f"{MAX_STEP_COST:g}") if winners
+              else T.OVERFIT_BEYOND_NO.substitute(limit=f"{MAX_STEP_COST:g}"))
+    return [T.OVERFIT_BEYOND_HEADING, "", *lines, "", answer, ""]
 
 
 def overfit_section(rows: list[dict[str, Any]], results_rel: str, figure: Optional[str],
@@ -1333,7 +1384,8 @@ def overfit_section(rows: list[dict[str, Any]], results_rel: str, figure: Option
     """The study's head, the table over seeds, the verdicts and the gap figure (path relative to docs/)."""
     summary = overfit_summary(rows)
     lines = [*T.OVERFIT_HEAD.substitute(results_rel=results_rel, regime=_regime_text(rows)).split("\n"),
-             *overfit_table(summary), "", T.OVERFIT_VERDICT, "", *overfit_verdicts(summary), ""]
+             *overfit_table(summary), "", T.OVERFIT_VERDICT, "", *overfit_verdicts(summary), "",
+             *overfit_beyond(summary)]
     if figure:
         lines += [T.OVERFIT_FIGURE.substitute(path=os.path.relpath(figure, docs)), "", T.OVERFIT_FIGURE_NOTE, ""]
     return lines + [T.OUTSIDE_REGIME, ""]
@@ -1345,7 +1397,7 @@ def readme_overfit(rows: list[dict[str, Any]]) -> list[str]:
         return []
     summary = overfit_summary(rows)
     regime = next((r["regime"] for r in rows if r.get("regime")), {})
-    regime_text = (f"{regime.get('arch')}, {regime.get('train_examples', 0):,} images, {regime.get('epochs')} epochs"
+    regime_text = (f"{regime.get('arch')}, {regime.get('train_examples', 0):,} images, {_regime_length(regime, rows)}"
                    if regime else "the study's regime")
     out = [T.README_OVERFIT_INTRO.substitute(regime=regime_text), "",
            "| method | seeds | AutoAttack, best | AutoAttack, last | worst case (AA+), last | train − test |",

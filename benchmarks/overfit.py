@@ -166,7 +166,8 @@ def train_args(run: Run, runs_dir: str) -> list[str]:
             f"--train_examples={r.train_examples}", f"--val_examples={VAL_EXAMPLES}",
             f"--subset_seed={SUBSET_SEED}", f"--monitor_examples={MONITOR_EXAMPLES}",
             f"--method={method}", f"--seed={run.seed}", f"--arch={r.arch}", f"--epochs={r.epochs}",
-            *([f"--steps_per_epoch={r.curve_every}"] if r.curve_every else []), *RECIPE, *ATTACK, *[f"--{k}={v}" for k, v in overrides]]
+            *([f"--steps_per_epoch={r.curve_every}"] if r.curve_every else []), *RECIPE, *ATTACK,
+            *[f"--{k}={v}" for k, v in overrides]]
 
 
 @dataclasses.dataclass

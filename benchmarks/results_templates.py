@@ -349,8 +349,9 @@ images: AutoAttack's standard version plus FGSM, PGD and CW-inf, the worst case 
 Mean ± sample standard deviation over the seeds that have a number (accuracy %); `train − test`: training minus \
 test PGD-10 accuracy at the last epoch (the curves' fixed 1,000-image subsets), the robust generalisation gap.
 """)
-OVERFIT_REGIME = T("Regime: $arch on $train_examples CIFAR-10 training images for $epochs epochs (the paper's SGD "
+OVERFIT_REGIME = T("Regime: $arch on $train_examples CIFAR-10 training images for $length (the paper's SGD "
                    "recipe, eps 8/255, PGD-10).")
+OVERFIT_LENGTH = T("$passes passes ($steps steps of 128, a curve point every $every steps)")
 OVERFIT_VERDICT = "### Verdict (generated from the numbers)"
 OVERFIT_GAP = T("- **Does RAT shrink the train-test gap?** Last-epoch train − test PGD-10: RAT $rat vs SAT $sat "
                 "($difference points): $outcome.")
@@ -373,8 +374,24 @@ OVERFIT_GAP_OUTCOMES = {
     "missing": T("no number yet"),
 }
 OVERFIT_NO_PAIR = "- **RAT vs SAT:** both need a finished run for a verdict."
+OVERFIT_BEYOND_HEADING = "### Beyond the paper: against SAT with early stopping"
+OVERFIT_BEYOND = T("- **Does $label's last checkpoint beat SAT's best (early-stopped on validation PGD-10) under "
+                   "AutoAttack?** $label last $last vs SAT best $best ($difference points): $outcome; $cost.")
+OVERFIT_COST = T("step cost ${ratio}x SAT's (`benchmarks/step_cost.py --arch=$arch`)")
+OVERFIT_NO_COST = "step cost not measured yet (`benchmarks/step_cost.py --arch=...`)"
+OVERFIT_BEYOND_OUTCOMES = {
+    "above": T("yes, by more than the seed spread (lowest seed $low_a > SAT's highest $high_b)"),
+    "below": T("no: below it by more than the seed spread (highest seed $high_a < SAT's lowest $low_b)"),
+    "overlap": T("not by more than the seed spread ($low_a–$high_a against SAT's $low_b–$high_b)"),
+    "too_few": T("too few seeds to tell ($n_a against SAT's $n_b; two each needed)"),
+    "missing": T("no number yet"),
+}
+OVERFIT_BEYOND_YES = T("**Answer:** $configs beat SAT's early-stopped checkpoint by more than the seed spread at "
+                       "no more than ${limit}x SAT's step cost.")
+OVERFIT_BEYOND_NO = T("**Answer:** no regional configuration run here beats SAT's early-stopped checkpoint by "
+                      "more than the seed spread at no more than ${limit}x SAT's step cost.")
 OVERFIT_FIGURE = T("![Train and test PGD-10 accuracy per epoch, SAT and RAT]($path)")
-OVERFIT_FIGURE_NOTE = ("Training (solid) and test (dashed) PGD-10 accuracy per epoch, mean over seeds: the gap "
+OVERFIT_FIGURE_NOTE = ("Training (solid) and test (dashed) PGD-10 accuracy per curve point, mean over seeds: the gap "
                        "between a method's two lines is its robust generalisation gap.")
 OUTSIDE_REGIME = ("> **MNIST at eps 0.3 and 2-epoch CIFAR-10 are outside the paper's regime.** Everything below "
                   "(the CPU-scale reproduction, the Fig. 3-5 analogues, the study beyond the paper) trains a small "

@@ -1,7 +1,7 @@
 """Cost of one compiled training step: ST, SAT and RAT (and the other methods), side by side.
 
-Times `RATModel.train_function` (the compiled step `model.fit` runs) on the small CNN at MNIST
-size (28x28x1) and CIFAR size (32x32x3), batch 128, PGD K = 10, RAT m = 2. Repetitions are
+Times `RATModel.train_function` (the compiled step `model.fit` runs) on the small CNN (or
+`--arch`) at MNIST size (28x28x1) and CIFAR size (32x32x3), batch 128, PGD K = 10, RAT m = 2. Repetitions are
 interleaved across methods so that machine noise hits all of them alike; the table reports the
 median time per step. The compute bound for RAT over SAT is (3K + 3m) / (3K + 3) = 1.09.
 
@@ -36,10 +36,11 @@ from rat_tf import architectures, files, methods  # noqa: E402
 SIZES = {"mnist": ((28, 28, 1), 0.3, 0.075), "cifar": ((32, 32, 3), 8 / 255, 2 / 255)}
 
 
-def build_model(method, shape, epsilon, step_size, num_steps, num_samples, jit_compile="auto"):
+def build_model(method, shape, epsilon, step_size, num_steps, num_samples, jit_compile="auto",
+                arch="small_cnn"):
     """`method` is a method name, or rat_e<fraction> for RAT with that end_point_fraction."""
     keras.utils.set_random_seed(0)
-    classifier = architectures.build("small_cnn", shape, 10)
+    classifier = architectures.build(arch, shape, 10)
     wanted = dict(epsilon=epsilon, step_size=step_size, num_steps=num_steps, num_samples=num_samples)
     if method.startswith("rat_e"):
         method, wanted["end_point_fraction"] = "rat", float(method[len("rat_e"):])
@@ -106,6 +107,8 @@ def main():
     parser.add_argument("--num_samples", type=int, default=2, help="RAT samples m")
     parser.add_argument("--methods", default="st,sat,rat")
     parser.add_argument("--sizes", default="mnist,cifar")
+    parser.add_argument("--arch", default="small_cnn",
+                        help="architecture (rat_tf.architectures), e.g. wrn-10-2 for the robust-overfitting study")
     parser.add_argument("--no_art", action="store_true")
     parser.add_argument("--json_out", default=None,
                         help="also write the median seconds per step and the ratios to this JSON file")
@@ -125,8 +128,8 @@ def main():
         shape, epsilon, step_size = SIZES[size]
         x = tf.constant(rng.uniform(0, 1, (args.batch_size, *shape)).astype("float32"))
         y = tf.constant(rng.integers(0, 10, args.batch_size).astype("int32"))
-        timers = {m: step_timer(build_model(m, shape, epsilon, step_size, args.num_steps, args.num_samples, jit),
-                                x, y, args.steps) for m in names}
+        timers = {m: step_timer(build_model(m, shape, epsilon, step_size, args.num_steps, args.num_samples, jit,
+                                            args.arch), x, y, args.steps) for m in names}
         if size == "mnist" and not args.no_art:
             art = art_timer(shape, epsilon, step_size, args.num_steps, x.numpy(), y.numpy(), args.steps)
             if art is not None:
@@ -141,7 +144,7 @@ def main():
         if "art_madry_pgd" in results[size]:
             sat_over_art = results[size]["art_madry_pgd"] / results[size]["sat"]
 
-    print(f"\nbatch {args.batch_size}, PGD K={args.num_steps}, RAT m={args.num_samples}, small_cnn, "
+    print(f"\nbatch {args.batch_size}, PGD K={args.num_steps}, RAT m={args.num_samples}, {args.arch}, "
           f"{args.repeats} interleaved repeats x {args.steps} steps, device: "
           f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'} ({os.cpu_count()} cores)")
     print(f"{'size':<6} {'method':<14} {'ms/step':>9} {'images/s':>9} {'vs SAT':>7}")
@@ -160,7 +163,8 @@ def main():
     print(f"rat_over_sat={final['rat'] / final['sat']:.3f}")
     if args.json_out:
         payload = {"command": "python benchmarks/step_cost.py " + " ".join(sys.argv[1:]),
-                   "batch_size": args.batch_size, "num_steps": args.num_steps, "num_samples": args.num_samples,
+                   "arch": args.arch, "batch_size": args.batch_size, "num_steps": args.num_steps,
+                   "num_samples": args.num_samples,
                    "repeats": args.repeats, "steps": args.steps, "cpu_count": os.cpu_count(),
                    "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
                    # Other work on the machine while this ran (1-minute load average at start and end):

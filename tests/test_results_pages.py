@@ -127,6 +127,7 @@ def test_figures_draw_and_section(tmp_path):
 
 
 import argparse  # noqa: E402
+from collections import OrderedDict  # noqa: E402
 import json  # noqa: E402
 
 import reproduce  # noqa: E402
@@ -544,7 +545,8 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
     assert bullet_titles(head.splitlines()) == [
         "Does RAT shrink the train-test gap?", "Is RAT above SAT under AutoAttack, last checkpoint?",
         "Is RAT above SAT under AutoAttack, best checkpoint?", "Is RAT's PGD − AutoAttack gap larger than SAT's"] + [
-        "Is RAT's PGD − AutoAttack gap larger than SAT's"]
+        "Is RAT's PGD − AutoAttack gap larger than SAT's",
+        "Does RAT's last checkpoint beat SAT's best (early-stopped on validation PGD-10) under AutoAttack?"]
     assert T.OVERFIT_GAP_OUTCOMES["below"].substitute(high_a="14.0", low_b="40.0") in head
     # The README: the study's table first, then the MNIST table, labelled as outside the paper's regime.
     block = readme.read_text().split(make_results.README_BEGIN)[1]
@@ -553,3 +555,34 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
     # Without the file nothing changes.
     assert make_results.overfit_rows(str(tmp_path / "missing.jsonl")) == []
     assert make_results.readme_overfit([]) == []
+
+
+def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_one_at_bounded_cost(tmp_path):
+    # SAT's best checkpoints: AutoAttack 32, 33. RAT's last: 28, 29 (below); RAT e0.5's last: 35, 36 (above).
+    rows = [overfit_row("sat", "sat", s, [30, 60], [28, 30], (60, 36, 32 + s, 31), (62, 31, 27, 26)) for s in (0, 1)]
+    rows += [overfit_row("rat", "rat", s, [30, 50], [28, 33], (60, 36, 30, 30), (62, 31, 28 + s, 27)) for s in (0, 1)]
+    rows += [overfit_row("rat-e0.5", "rat", s, [30, 50], [28, 34], (60, 40, 34, 33), (62, 41, 35 + s, 34))
+             for s in (0, 1)]
+    summary = make_results.overfit_summary(rows)
+    cost = tmp_path / "step_cost.json"
+    ratios = {"sat": 1.0, "rat": 1.14, "rat_e0.5": 1.10}
+    cost.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": ratios}}))
+    lines = make_results.overfit_beyond(summary, str(cost))
+    assert lines[0] == T.OVERFIT_BEYOND_HEADING
+    rat, e05 = [line for line in lines if line.startswith("- ")]
+    assert "RAT last 28.5 ± 0.7 vs SAT best 32.5 ± 0.7 (-4.0 points)" in rat and "1.14x" in rat
+    assert "(+3.0 points): yes" in e05 and "1.10x SAT's (`benchmarks/step_cost.py --arch=wrn-10-2`)" in e05
+    assert lines[-2] == T.OVERFIT_BEYOND_YES.substitute(configs="RAT, e = 0.5 end points", limit="1.15")
+    # Above SAT but dearer than 1.15x, or with no measured cost: no configuration qualifies.
+    cost.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": {"rat": 1.14, "rat_e0.5": 1.2}}}))
+    assert make_results.overfit_beyond(summary, str(cost))[-2] == T.OVERFIT_BEYOND_NO.substitute(limit="1.15")
+    assert make_results.overfit_beyond(summary, str(tmp_path / "none.json"))[-2].startswith("**Answer:** no")
+    assert make_results.overfit_beyond(OrderedDict(), str(cost)) == []
+
+
+def test_the_regime_is_told_in_passes_and_steps_when_curves_are_every_few_steps():
+    regime = {"arch": "wrn-10-2", "train_examples": 500, "epochs": 300, "curve_every": 45}
+    row = {"regime": regime, "total_steps": 900}
+    assert make_results._regime_text([row]) == T.OVERFIT_REGIME.substitute(
+        arch="wrn-10-2", train_examples="500", length="300 passes (900 steps of 128, a curve point every 45 steps)")
+    assert make_results._regime_length({"epochs": 80}, []) == "80 epochs"
