@@ -5,8 +5,9 @@ keeps rising while its test robustness peaks and falls (Rice et al. 2020). The s
 regime on CIFAR-10 where SAT does so on this machine (calibration), then trains SAT, RAT, SAT+ARS,
 TRADES, AVmixup and RAT with end_point_fraction 0.5 there, over several seeds.
 
-Each run trains with `benchmarks/overfit_train.py` (train_main.py plus per-epoch clean and PGD-10
-accuracy on fixed 1,000-image train / validation / test subsets, and two SavedModels: the last
+Each run trains with `benchmarks/overfit_train.py` (train_main.py plus clean and PGD-10
+accuracy on fixed 1,000-image train / validation / test subsets per curve point: a pass over
+the training subset, or every `curve_every` steps where the regime sets it, and two SavedModels: the last
 weights and the best by validation PGD-10) in its own model directory, then evaluates both
 exports with `evaluate_main.py --attacks=default --num_examples=1000` (the first 1,000 test
 images). One JSON line per run goes to benchmarks/results/overfit.jsonl (calibration:
