@@ -1028,8 +1028,9 @@ def study_runs_table(rows: dict[str, dict[str, Any]], dataset: str) -> list[str]
     return lines
 
 
-def study_dataset_section(rows: dict[str, dict[str, Any]], dataset: str) -> list[str]:
-    """One dataset of the study: summary, verdict, best setting, reading (MNIST), every run."""
+def study_dataset_section(rows: dict[str, dict[str, Any]], dataset: str, inline_runs: bool = True) -> list[str]:
+    """One dataset of the study: summary, verdict, best setting, reading (MNIST), every run (or, with
+    `inline_runs` False, a link to the page that has them, `study_runs_page`)."""
     summary = study_summary(rows, dataset)
     title = dataset.upper() if dataset == "mnist" else "CIFAR-10"
     if not any(e["runs"] for e in summary.values()):
@@ -1045,16 +1046,31 @@ def study_dataset_section(rows: dict[str, dict[str, Any]], dataset: str) -> list
     lines += [T.STUDY_BEST.substitute(config=best_name, worst=_mean_sd(best["worst"])), ""]
     if dataset == "mnist":
         lines += study_reading(set(rows))
+    if not inline_runs:
+        return lines + [T.STUDY_RUNS_LINK.substitute(page=os.path.basename(STUDY_RUNS_PAGE)), ""]
     return lines + [*study_runs_table(rows, dataset), ""]
 
 
-def study_section(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]:
+STUDY_RUNS_PAGE = os.path.join(REPO, "docs", "STUDY_RUNS.md")
+
+
+def study_runs_page(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]:
+    """The study's every-run tables, one per dataset (their own page, to keep RESULTS.md short)."""
+    rows = {r["name"]: r for r in rows_all}
+    lines = [T.STUDY_RUNS_HEAD.substitute(results_rel=results_rel), ""]
+    for dataset in ("mnist", "cifar10"):
+        if any(run.dataset == dataset and run.name in rows for run in study.RUNS):
+            lines += [f"## {'MNIST' if dataset == 'mnist' else 'CIFAR-10'}", "", *study_runs_table(rows, dataset), ""]
+    return lines
+
+
+def study_section(rows_all: list[dict[str, Any]], results_rel: str, inline_runs: bool = True) -> list[str]:
     rows = {r["name"]: r for r in rows_all}   # a later row of the same name wins
     lines = study_head(results_rel)
     if not rows:
         lines += [T.STUDY_NO_RUN, ""]
     for dataset in ("mnist", "cifar10"):
-        lines += study_dataset_section(rows, dataset)
+        lines += study_dataset_section(rows, dataset, inline_runs)
     lines += [*T.PROTOTYPE_HEAD.split("\n"), "| method | seeds | clean | worst case |", "|---|---|---|---|",
               *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in PROTOTYPE], ""]
     return lines + [T.STUDY_CONTINUE, ""]
@@ -1448,9 +1464,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     if os.path.exists(args.figures):
         with open(args.figures, encoding="utf-8") as f:
             text += "\n" + "\n".join(figures_section(json.load(f)))
-    text += "\n" + "\n".join(study_section(study_rows, os.path.relpath(args.study_results, REPO)))
+    study_rel = os.path.relpath(args.study_results, REPO)
+    text += "\n" + "\n".join(study_section(study_rows, study_rel, inline_runs=False))
     from rat_tf.files import atomic_write_text  # noqa: PLC0415
     atomic_write_text(args.out, text)
+    runs_page = os.path.join(os.path.dirname(os.path.abspath(args.out)), os.path.basename(STUDY_RUNS_PAGE))
+    atomic_write_text(runs_page, "\n".join(study_runs_page(study_rows, study_rel)).rstrip() + "\n")
     print(f"wrote {args.out} from {len(rows)} row(s)")
     if args.readme:
         block = readme_overfit(overfit) + readme_block(rows, study_rows)

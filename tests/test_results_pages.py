@@ -533,6 +533,10 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     page = out.read_text()
     assert not re.search(r"\bissues? ?#?\d", page + readme.read_text(), re.IGNORECASE)
+    # The end-point study's every-run tables are on their own page, linked from this one.
+    runs_page = (tmp_path / "docs" / "STUDY_RUNS.md").read_text()
+    assert "### Every run" in runs_page and "| mnist-sat-warm-seed0 |" in runs_page
+    assert "### Every run\n" not in page and "[STUDY_RUNS.md](STUDY_RUNS.md)" in page
     headings = [line for line in page.splitlines() if line.startswith("# ")]
     assert headings[0].startswith("# Robust overfitting") and headings[1] == "# Reproduction at CPU scale"
     assert page.index(T.OUTSIDE_REGIME) < page.index("# Reproduction at CPU scale")
