@@ -175,3 +175,35 @@ def test_a_run_is_claimed_by_one_lane(tmp_path):
     assert overfit.claim(model_dir)
     overfit.release(model_dir)
     assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_a_regime_with_curve_points_every_few_steps_trains_its_passes_and_shares_sat_seed0():
+    regime = overfit.Regime("wrn-10-2", 500, 300, curve_every=45)
+    assert regime.name == "wrn-10-2-n500-e300-c45"
+    assert overfit.Regime("wrn-10-2", 1000, 80).name == "wrn-10-2-n1000-e80"     # recorded names unchanged
+    run = overfit.Run("sat-seed0", "sat", 0, regime)
+    args = overfit.train_args(run, "/runs")
+    assert "--epochs=300" in args and "--steps_per_epoch=45" in args and "--arch=wrn-10-2" in args
+    assert "--steps_per_epoch=45" not in overfit.train_args(overfit.Run("x", "sat", 0, overfit.CALIBRATION[4]), "/r")
+    # The calibration run of the study's regime is the study's SAT seed 0: same command, same directory.
+    calibration = overfit.Run("cal", "sat", 0, regime, calibration=True)
+    assert overfit.plan(calibration, "/runs").model_dir == overfit.plan(run, "/runs").model_dir
+
+
+def test_a_second_lane_never_reads_a_half_unpacked_cifar_folder(tmp_path, monkeypatch):
+    import tarfile  # noqa: PLC0415
+    src = tmp_path / "src"
+    for split in ("train", "test"):
+        (src / split / "cat").mkdir(parents=True)
+        (src / split / "cat" / "0.jpg").write_bytes(b"x")
+    tar = tmp_path / "c.tar.gz"
+    with tarfile.open(tar, "w:gz") as t:
+        for split in ("train", "test"):
+            t.add(src / split, arcname=split)
+    root = tmp_path / "cache" / "cifar10"
+    monkeypatch.setattr(overfit, "SOURCE", f"folder:{root}")
+    monkeypatch.setattr(overfit, "CIFAR_TAR", str(tar))
+    overfit.ensure_source()
+    assert sorted(p.name for p in root.iterdir()) == ["test", "train"]
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["cifar10"]       # no partial folder left
+    overfit.ensure_source()                                                     # present: nothing to do
