@@ -1380,7 +1380,7 @@ def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]", step_cost_path: 
             continue
         x = separation(e["last_autoattack"], sat["best_autoattack"])
         ratio = ratios.get(key)
-        cost = T.OVERFIT_COST.substitute(ratio=f"{ratio:.2f}", arch=arch) if ratio else T.OVERFIT_NO_COST
+        cost = T.OVERFIT_COST.substitute(ratio=f"{ratio:.3f}", arch=arch) if ratio else T.OVERFIT_NO_COST
         label = OVERFIT_LABELS.get(config, LABELS.get(config, config))
         lines.append(T.OVERFIT_BEYOND.substitute(
             label=label, last=_mean_sd(e["last_autoattack"]), best=_mean_sd(sat["best_autoattack"]),

@@ -574,8 +574,8 @@ def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_on
     lines = make_results.overfit_beyond(summary, str(cost))
     assert lines[0] == T.OVERFIT_BEYOND_HEADING
     rat, e05 = [line for line in lines if line.startswith("- ")]
-    assert "RAT last 28.5 ± 0.7 vs SAT best 32.5 ± 0.7 (-4.0 points)" in rat and "1.14x" in rat
-    assert "(+3.0 points): yes" in e05 and "1.10x SAT's (`benchmarks/step_cost.py --arch=wrn-10-2`)" in e05
+    assert "RAT last 28.5 ± 0.7 vs SAT best 32.5 ± 0.7 (-4.0 points)" in rat and "1.140x" in rat
+    assert "(+3.0 points): yes" in e05 and "1.100x SAT's (`benchmarks/step_cost.py --arch=wrn-10-2`)" in e05
     assert lines[-2] == T.OVERFIT_BEYOND_YES.substitute(configs="RAT, e = 0.5 end points", limit="1.15")
     # Above SAT but dearer than 1.15x, or with no measured cost: no configuration qualifies.
     cost.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": {"rat": 1.14, "rat_e0.5": 1.2}}}))
