@@ -1188,7 +1188,7 @@ def readme_block(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, An
 
 OVERFIT_RESULTS = os.path.join(REPO, "benchmarks", "results", "overfit.jsonl")
 OVERFIT_FIGURE = os.path.join(REPO, "docs", "fig_overfit_gap.png")
-OVERFIT_LABELS = {"rat-e0.5": "RAT, e = 0.5 end points"}
+OVERFIT_LABELS = {"rat-e0.5": "RAT with e = 0.5 end points"}
 
 
 def overfit_rows(path: str = OVERFIT_RESULTS) -> list[dict[str, Any]]:

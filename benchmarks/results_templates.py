@@ -382,8 +382,8 @@ OVERFIT_GAP_OUTCOMES = {
 }
 OVERFIT_NO_PAIR = "- **RAT vs SAT:** both need a finished run for a verdict."
 OVERFIT_BEYOND_HEADING = "### Beyond the paper: against SAT with early stopping"
-OVERFIT_BEYOND = T("- **Does $label's last checkpoint beat SAT's best (early-stopped on validation PGD-10) under "
-                   "AutoAttack?** $label last $last vs SAT best $best ($difference points): $outcome; $cost.")
+OVERFIT_BEYOND = T("- **Does the last checkpoint of $label beat SAT's best (early-stopped on validation PGD-10) "
+                   "under AutoAttack?** $label last $last vs SAT best $best ($difference points): $outcome; $cost.")
 OVERFIT_COST = T("step cost ${ratio}x SAT's (`benchmarks/step_cost.py --arch=$arch`)")
 OVERFIT_NO_COST = "step cost not measured yet (`benchmarks/step_cost.py --arch=...`)"
 OVERFIT_BEYOND_OUTCOMES = {

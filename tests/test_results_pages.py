@@ -550,7 +550,7 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
         "Does RAT shrink the train-test gap?", "Is RAT above SAT under AutoAttack, last checkpoint?",
         "Is RAT above SAT under AutoAttack, best checkpoint?", "Is RAT's PGD − AutoAttack gap larger than SAT's"] + [
         "Is RAT's PGD − AutoAttack gap larger than SAT's",
-        "Does RAT's last checkpoint beat SAT's best (early-stopped on validation PGD-10) under AutoAttack?"]
+        "Does the last checkpoint of RAT beat SAT's best (early-stopped on validation PGD-10) under AutoAttack?"]
     assert T.OVERFIT_GAP_OUTCOMES["below"].substitute(high_a="14.0", low_b="40.0") in head
     # The README: the study's table first, then the MNIST table, labelled as outside the paper's regime.
     block = readme.read_text().split(make_results.README_BEGIN)[1]
@@ -576,7 +576,7 @@ def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_on
     rat, e05 = [line for line in lines if line.startswith("- ")]
     assert "RAT last 28.5 ± 0.7 vs SAT best 32.5 ± 0.7 (-4.0 points)" in rat and "1.140x" in rat
     assert "(+3.0 points): yes" in e05 and "1.100x SAT's (`benchmarks/step_cost.py --arch=wrn-10-2`)" in e05
-    assert lines[-2] == T.OVERFIT_BEYOND_YES.substitute(configs="RAT, e = 0.5 end points", limit="1.15")
+    assert lines[-2] == T.OVERFIT_BEYOND_YES.substitute(configs="RAT with e = 0.5 end points", limit="1.15")
     # Above SAT but dearer than 1.15x, or with no measured cost: no configuration qualifies.
     cost.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": {"rat": 1.14, "rat_e0.5": 1.2}}}))
     assert make_results.overfit_beyond(summary, str(cost))[-2] == T.OVERFIT_BEYOND_NO.substitute(limit="1.15")
