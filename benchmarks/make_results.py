@@ -28,6 +28,7 @@ from typing import Any, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import figures  # noqa: E402
+import overfit  # noqa: E402
 import reproduce  # noqa: E402
 import results_templates as T  # noqa: E402
 import study  # noqa: E402
@@ -609,8 +610,8 @@ def compact_budget_section(preset: str, rows: dict[str, dict[str, Any]],
         facts = [T.SECTION_SAME_BUDGET.substitute(full=full, eval_examples=f"{e['eval_examples']:,}"),
                  *[f for f in facts if not f.startswith("- **Budget")]]
     lines = [T.SECTION_HEADING.substitute(preset=preset), "", *facts, "",
-             T.EVERY_RUN.substitute(eval_examples=f"{e['eval_examples']:,}"), "", T.EVERY_RUN_NOTE, "",
-             *every_run_table(rows, e["pgd_steps"]), ""]
+             T.REPRODUCE_RUNS_LINK.substitute(eval_examples=f"{e['eval_examples']:,}",
+                                              page=os.path.basename(REPRODUCE_RUNS_PAGE)), ""]
     v = cost_values(rows)
     lines += [T.COST, "", T.COST_NOTE, ""]
     if v and "ratio" in v:
@@ -620,6 +621,26 @@ def compact_budget_section(preset: str, rows: dict[str, dict[str, Any]],
         lines += [T.TARGET_COST.substitute(epochs=f"{v['target_epochs']:g}", steps=f"{v['target_steps']:,.0f}",
                                            minutes=f"{v['target_minutes']:.0f}"), ""]
     return lines
+
+
+REPRODUCE_RUNS_PAGE = os.path.join(REPO, "docs", "REPRODUCE_RUNS.md")
+
+
+def reproduce_runs_page(rows_all: list[dict[str, Any]], results_rel: str) -> list[str]:
+    """The page of every run of the budget the headline section re-evaluated (its numbers, cost and
+    training curve); empty while no complete re-evaluation exists (the budget's section has them)."""
+    groups = group_rows(rows_all)
+    groups.pop(AUTOATTACK_PRESET, None)
+    full = full_evaluation(groups)
+    preset = reevaluation_of(full, groups) if full else None
+    if not preset:
+        return []
+    rows = groups[preset]
+    e = next(iter(rows.values()))["budget"]["eval"]
+    examples = f"{e['eval_examples']:,}"
+    return [*T.REPRODUCE_RUNS_HEAD.substitute(eval_examples=examples, results_rel=results_rel).split("\n"), "",
+            T.EVERY_RUN.substitute(eval_examples=examples) + f" (`--preset={preset}`)", "", T.EVERY_RUN_NOTE, "",
+            *every_run_table(rows, e["pgd_steps"])]
 
 
 def tail_section(groups: "OrderedDict[str, dict[str, dict[str, Any]]]") -> list[str]:
@@ -1395,15 +1416,103 @@ def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]", step_cost_path: 
     return [T.OVERFIT_BEYOND_HEADING, "", *lines, "", answer, ""]
 
 
+OVERFIT_CALIBRATION = overfit.CALIBRATION_RESULTS
+CALIBRATION_PAGE = os.path.join(REPO, "docs", "OVERFIT_CALIBRATION.md")
+
+
+def calibration_rows(path: str = OVERFIT_CALIBRATION) -> list[dict[str, Any]]:
+    """The calibration's rows: the last one of each run name, in the order the names first appear."""
+    rows: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
+    for row in reproduce.read_rows(path):
+        rows[row["name"]] = row
+    return list(rows.values())
+
+
+def _planned_points(regime: dict[str, Any], row: dict[str, Any]) -> int:
+    """Curve points the regime plans: one per pass, or one every `curve_every` steps."""
+    if not regime.get("curve_every"):
+        return int(regime["epochs"])
+    batch = ((row.get("config") or {}).get("optim") or {}).get("batch_size") or 128
+    steps = row.get("total_steps") or int(regime["epochs"]) * (int(regime["train_examples"]) // int(batch))
+    return -(-steps // int(regime["curve_every"]))
+
+
+def _chosen_calibration(rows: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    return next((r for r in reversed(rows) if (r.get("regime") or {}).get("name") == overfit.REGIME.name
+                 and not r.get("stopped") and r.get("curves")), None)
+
+
+def calibration_link(rows: list[dict[str, Any]], page: str = CALIBRATION_PAGE) -> list[str]:
+    """The results page's paragraph on the calibration: the chosen regime's numbers, a link to the rest."""
+    chosen = _chosen_calibration(rows)
+    if chosen is None:
+        return []
+    c = overfit.criteria(chosen["curves"], chosen.get("train_seconds"))
+    return [T.OVERFIT_CALIBRATION_LINK.substitute(
+        n=len(rows), best=f"{c['best_test_pgd']:.1f}", last=f"{c['last_test_pgd']:.1f}",
+        decline=f"{c['test_pgd_decline']:.1f}", min_decline=f"{overfit.MIN_DECLINE:g}",
+        gap=f"{c['train_test_pgd_gap']:.1f}", min_gap=f"{overfit.MIN_GAP:g}",
+        minutes=f"{chosen['train_seconds'] / 60:.0f}" if chosen.get("train_seconds") else "?",
+        page=os.path.basename(page)), ""]
+
+
+def calibration_page(rows: list[dict[str, Any]], results_rel: str,
+                     study_rows: list[dict[str, Any]] = ()) -> list[str]:
+    """How the regime was chosen: each SAT candidate's curve against the calibration criteria
+    (benchmarks/overfit.py), why it was stopped or that it was chosen, and SAT's time in the study."""
+    if not rows:
+        return []
+    out = [*T.OVERFIT_CALIBRATION_HEAD.substitute(
+        results_rel=results_rel, decline=f"{overfit.MIN_DECLINE:g}", gap=f"{overfit.MIN_GAP:g}").split("\n"),
+        "| candidate | curve points | best test PGD-10 (point) | last test PGD-10 | decline | train − test, last "
+        "| training | outcome |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for row in rows:
+        regime = row.get("regime") or {}
+        every = f", a point every {regime['curve_every']} steps" if regime.get("curve_every") else ""
+        name = (f"{regime.get('arch', '?')}, {regime.get('train_examples', 0):,} images, "
+                f"{regime.get('epochs', '?')} passes{every}")
+        seconds = row.get("train_seconds")
+        c = overfit.criteria(row.get("curves") or [], seconds) if row.get("curves") else {}
+        if row.get("stopped"):
+            outcome = row["stopped"]
+        elif regime.get("name") == overfit.REGIME.name and c:
+            checks = {"decline": c["decline_ok"], "gap": c["gap_ok"], "time": c.get("seconds_ok", True)}
+            missed = [k for k, ok in checks.items() if not ok]
+            outcome = T.OVERFIT_CALIBRATION_CHOSEN.substitute(
+                meets=", ".join(k for k, ok in checks.items() if ok) or "none",
+                misses=f"; misses {', '.join(missed)} (over {overfit.MAX_SECONDS / 60:.0f} min)"
+                if "time" in missed else (f"; misses {', '.join(missed)}" if missed else ""))
+        else:
+            outcome = T.OVERFIT_CALIBRATION_UNFINISHED
+        if c:
+            numbers = (f"{c['best_test_pgd']:.1f} ({c['best_test_pgd_epoch']}) | {c['last_test_pgd']:.1f} | "
+                       f"{c['test_pgd_decline']:.1f} | {c['train_test_pgd_gap']:.1f}")
+        else:
+            numbers = "– | – | – | –"
+        minutes = f"{seconds / 60:.0f} min" if seconds else "–"
+        points = f"{len(row.get('curves') or [])} of {_planned_points(regime, row)}" if regime.get("epochs") else "–"
+        out.append(f"| {name} | {points} | {numbers} | {minutes} | {outcome} |")
+    sat = [r for r in study_rows if _overfit_config(r) == "sat" and isinstance(r.get("train_seconds"), (int, float))
+           and isinstance(r.get("train_cpu_seconds"), (int, float))]
+    if sat:
+        times = sorted(r["train_seconds"] / 60 for r in sat)
+        cpu = max(100.0 * (1.0 - r["train_cpu_seconds"] / r["train_seconds"]) for r in sat)
+        span = f"{times[0]:.0f}" if len(times) == 1 else f"{times[0]:.0f}–{times[-1]:.0f}"
+        out += ["", T.OVERFIT_CALIBRATION_TIMES.substitute(times=span, n=len(times), cpu=f"{max(cpu, 0.0):.0f}")]
+    return out + [""]
+
+
 def overfit_section(rows: list[dict[str, Any]], results_rel: str, figure: Optional[str],
-                    docs: str = os.path.join(REPO, "docs")) -> list[str]:
-    """The study's head, the table over seeds, the verdicts and the gap figure (path relative to docs/)."""
+                    docs: str = os.path.join(REPO, "docs"), calibration: list[dict[str, Any]] = ()) -> list[str]:
+    """The study's head, the table over seeds, the verdicts, the gap figure (path relative to docs/)
+    and a paragraph on the calibration that chose the regime (its own page has every candidate)."""
     summary = overfit_summary(rows)
     lines = [*T.OVERFIT_HEAD.substitute(results_rel=results_rel, regime=_regime_text(rows)).split("\n"),
              *overfit_table(summary), "", T.OVERFIT_VERDICT, "", *overfit_verdicts(summary), "",
              *overfit_beyond(summary)]
     if figure:
         lines += [T.OVERFIT_FIGURE.substitute(path=os.path.relpath(figure, docs)), "", T.OVERFIT_FIGURE_NOTE, ""]
+    lines += calibration_link(list(calibration))
     return lines + [T.OUTSIDE_REGIME, ""]
 
 
@@ -1422,6 +1531,14 @@ def readme_overfit(rows: list[dict[str, Any]]) -> list[str]:
         out.append(f"| {OVERFIT_LABELS.get(config, LABELS.get(config, config))} | {len(e['runs'])} | "
                    f"{_mean_sd(e['best_autoattack'])} | **{_mean_sd(e['last_autoattack'])}** | "
                    f"{_mean_sd(e['last_worst'])} | {_mean_sd(e['gap'])} |")
+    v = overfit_values(summary)
+    if v is not None:
+        rat, sat = summary["rat"], summary["sat"]
+        out += ["", T.README_OVERFIT_VERDICT.substitute(
+            gap_rat=_mean_sd(rat["gap"]), gap_sat=_mean_sd(sat["gap"]),
+            gap_word=T.README_OVERFIT_GAP_WORDS[v["gap"]["outcome"]],
+            **{f"{p}_{c}": _mean_sd(summary[c][f"{p}_autoattack"]) for p in ("last", "best") for c in ("rat", "sat")},
+            **{f"{p}_word": T.README_OVERFIT_WORDS[v[f"{p}_autoattack"]["outcome"]] for p in ("last", "best")})]
     return out + ["", T.README_OUTSIDE_REGIME, ""]
 
 
@@ -1448,6 +1565,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--overfit_results", default=OVERFIT_RESULTS,
                         help="the robust-overfitting study's rows (benchmarks/overfit.py); it leads when it exists")
     parser.add_argument("--overfit_figure", default=OVERFIT_FIGURE, help="where its gap-curve PNG goes")
+    parser.add_argument("--overfit_calibration", default=OVERFIT_CALIBRATION,
+                        help="the calibration runs that chose the study's regime (benchmarks/overfit.py --calibration)")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "RESULTS.md"))
     parser.add_argument("--readme", default=os.path.join(REPO, "README.md"),
                         help="README whose results table (between its markers) is regenerated; '' to skip")
@@ -1455,11 +1574,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     rows = reproduce.read_rows(args.results)
     study_rows = reproduce.read_rows(args.study_results)
     overfit = overfit_rows(args.overfit_results)
+    calibration = calibration_rows(args.overfit_calibration)
     text = ""
     if overfit:
         figure = draw_overfit_gap(overfit_summary(overfit), args.overfit_figure)
         text = "\n".join(overfit_section(overfit, os.path.relpath(args.overfit_results, REPO), figure,
-                                         os.path.dirname(os.path.abspath(args.out)))) + "\n"
+                                         os.path.dirname(os.path.abspath(args.out)),
+                                         calibration)) + "\n"
     text += render(rows, os.path.relpath(args.results, REPO), study_rows)
     if os.path.exists(args.figures):
         with open(args.figures, encoding="utf-8") as f:
@@ -1470,6 +1591,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     atomic_write_text(args.out, text)
     runs_page = os.path.join(os.path.dirname(os.path.abspath(args.out)), os.path.basename(STUDY_RUNS_PAGE))
     atomic_write_text(runs_page, "\n".join(study_runs_page(study_rows, study_rel)).rstrip() + "\n")
+    reproduce_page = reproduce_runs_page(rows, os.path.relpath(args.results, REPO))
+    if reproduce_page:
+        atomic_write_text(os.path.join(os.path.dirname(os.path.abspath(args.out)),
+                                       os.path.basename(REPRODUCE_RUNS_PAGE)), "\n".join(reproduce_page) + "\n")
+    if calibration:
+        atomic_write_text(os.path.join(os.path.dirname(os.path.abspath(args.out)), os.path.basename(CALIBRATION_PAGE)),
+                          "\n".join(calibration_page(calibration, os.path.relpath(args.overfit_calibration, REPO),
+                                                      overfit)).rstrip() + "\n")
     print(f"wrote {args.out} from {len(rows)} row(s)")
     if args.readme:
         block = readme_overfit(overfit) + readme_block(rows, study_rows)

@@ -337,14 +337,18 @@ def test_a_complete_1000_image_reevaluation_is_the_headline_section():
     assert T.SECTION_MODELS.substitute(base="cpu") in reeval
     assert T.CURVES not in reeval and "python train_main.py" not in reeval
     assert T.EVAL_BUDGET_FULL.substitute(preset=label) in page
-    # The published budget's section is compact now: one table of every run at 500 images, with its
-    # cost and training curve; the commands are listed once (the rows hold them), not per run.
+    # The published budget's section is compact now: a link to the page of every run at 500 images,
+    # with its cost and training curve; the commands are listed once (the rows hold them), not per run.
     published = page[second:page.index("## Setting")]
-    assert T.EVERY_RUN.substitute(eval_examples="500") in published and T.CURVES not in published
+    assert T.REPRODUCE_RUNS_LINK.substitute(eval_examples="500", page="REPRODUCE_RUNS.md") in published
+    assert T.CURVES not in published and "| mnist-sat |" not in published
+    runs_page = "\n".join(make_results.reproduce_runs_page(rows, "reproduce.jsonl"))
+    assert T.EVERY_RUN.substitute(eval_examples="500") + " (`--preset=cpu`)" in runs_page
     cpu_sat = {r["name"]: r for r in cpu}["mnist-sat"]
     curve = " ".join(f"{100 * c[1]:.0f}" for c in cpu_sat["train_curve"])
     assert (f"| mnist-sat | {cpu_sat['clean']:.1f} | {cpu_sat['attacks']['pgd']:.1f} | "
-            f"**{cpu_sat['worst_case']:.1f}** |") in published and f"| {curve} |" in published
+            f"**{cpu_sat['worst_case']:.1f}** |") in runs_page and f"| {curve} |" in runs_page
+    assert make_results.reproduce_runs_page(partial, "reproduce.jsonl") == []
     assert "(finished " not in page and page.count("python evaluate_main.py") == 1
     assert T.NOT_COVERED_FULL_EVAL not in page
     sat = {r["name"]: r for r in rows if r["preset"] == label}["mnist-sat"]
@@ -528,7 +532,10 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
     out, figure = tmp_path / "docs" / "RESULTS.md", tmp_path / "docs" / "fig_overfit_gap.png"
     assert make_results.main(["--results", reproduce.RESULTS, "--study_results", study.RESULTS,
                               "--figures", str(tmp_path / "none.json"), "--out", str(out), "--readme", str(readme),
-                              "--overfit_results", path, "--overfit_figure", str(figure)]) == 0
+                              "--overfit_results", path, "--overfit_figure", str(figure),
+                              "--overfit_calibration", write_jsonl(tmp_path / "cal.jsonl", [calibration_row(
+                                  "cal-y", {"arch": "wrn-10-1", "train_examples": 2000, "epochs": 4, "name": "r"},
+                                  [10, 20], [10, 12], 60, stopped="stopped")])]) == 0
     with open(figure, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     page = out.read_text()
@@ -545,7 +552,10 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
     assert "| SAT | 2 | 3/3 | 62.5 ± 0.7 | 32.5 ± 0.7 | **27.5 ± 0.7** | 31.5 ± 0.7 | 26.5 ± 0.7 | 4.0 ± 0.0 " \
            "| 40.5 ± 0.7 |" in head
     assert "| RAT | 2 | 3/3 | 70.5 ± 0.7 | 30.5 ± 0.7 | **29.5 ± 0.7** |" in head
-    assert "calibration" not in head and "cal-x" not in head
+    table = head[:head.index(T.OVERFIT_VERDICT)]
+    assert "calibration" not in table and "cal-x" not in head
+    assert (tmp_path / "docs" / "OVERFIT_CALIBRATION.md").read_text().startswith("# Robust overfitting: how")
+    assert "| wrn-10-1, 2,000 images, 4 passes | 2 of 4 |" in (tmp_path / "docs" / "OVERFIT_CALIBRATION.md").read_text()
     assert bullet_titles(head.splitlines()) == [
         "Does RAT shrink the train-test gap?", "Is RAT above SAT under AutoAttack, last checkpoint?",
         "Is RAT above SAT under AutoAttack, best checkpoint?", "Is RAT's PGD − AutoAttack gap larger than SAT's"] + [
@@ -554,6 +564,11 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
     assert T.OVERFIT_GAP_OUTCOMES["below"].substitute(high_a="14.0", low_b="40.0") in head
     # The README: the study's table first, then the MNIST table, labelled as outside the paper's regime.
     block = readme.read_text().split(make_results.README_BEGIN)[1]
+    assert T.README_OVERFIT_VERDICT.substitute(
+        gap_rat="14.0 ± 0.0", gap_sat="40.5 ± 0.7", gap_word="smaller beyond the seed spread",
+        last_rat="29.5 ± 0.7", last_sat="27.5 ± 0.7", last_word="above it beyond the seed spread",
+        best_rat="30.5 ± 0.7", best_sat="32.5 ± 0.7",
+        best_word="below it beyond the seed spread") in block
     assert block.index("| SAT | 2 | 32.5 ± 0.7 | **27.5 ± 0.7** | 26.5 ± 0.7 | 40.5 ± 0.7 |") < block.index(
         T.README_OUTSIDE_REGIME) < block.index("| method | seeds | clean | AutoAttack, 1,000 images |")
     # Without the file nothing changes.
@@ -590,3 +605,52 @@ def test_the_regime_is_told_in_passes_and_steps_when_curves_are_every_few_steps(
     assert make_results._regime_text([row]) == T.OVERFIT_REGIME.substitute(
         arch="wrn-10-2", train_examples="500", length="300 passes (900 steps of 128, a curve point every 45 steps)")
     assert make_results._regime_length({"epochs": 80}, []) == "80 epochs"
+
+
+def calibration_row(name, regime, train_pgd, test_pgd, seconds, cpu_seconds=None, stopped=None):
+    """A synthetic benchmarks/overfit.py --calibration row."""
+    curves = [{"epoch": i + 1, "train_pgd": tr, "test_pgd": te} for i, (tr, te) in enumerate(zip(train_pgd, test_pgd))]
+    row = {"name": name, "method": "sat", "config_name": "sat", "seed": 0, "calibration": True, "regime": regime,
+           "config": {"optim": {"batch_size": 128}}, "curves": curves, "train_seconds": seconds,
+           "train_cpu_seconds": cpu_seconds}
+    return {**row, "stopped": stopped} if stopped else row
+
+
+def test_the_calibration_that_chose_the_regime_is_on_the_page(tmp_path):
+    import overfit  # noqa: PLC0415
+    chosen = overfit.REGIME
+    small = {"arch": "small_cnn", "train_examples": 4000, "epochs": 50, "name": "small_cnn-n4000-e50"}
+    regime = {"arch": chosen.arch, "train_examples": chosen.train_examples, "epochs": chosen.epochs,
+              "curve_every": chosen.curve_every, "name": chosen.name}
+    rows = [calibration_row("cal-small", small, [10, 10], [10, 10], 120, stopped="chance level; stopped"),
+            calibration_row("cal-chosen", regime, [20, 30], [15, 16], 600),          # resumed: the next row wins
+            calibration_row("cal-chosen", regime, [20, 30, 40, 50], [15, 17, 14, 12], 3000)]
+    path = write_jsonl(tmp_path / "calibration.jsonl", rows)
+    loaded = make_results.calibration_rows(path)
+    assert [(r["name"], len(r["curves"])) for r in loaded] == [("cal-small", 2), ("cal-chosen", 4)]
+    study_rows = [{**overfit_row("sat", "sat", s, [30], [20], (1, 1, 1, 1), (1, 1, 1, 1)), "train_seconds": t,
+                   "train_cpu_seconds": c} for s, (t, c) in enumerate([(3000, 2940), (1800, 1764)])]
+    lines = make_results.calibration_page(loaded, "cal.jsonl", study_rows)
+    text = "\n".join(lines)
+    assert lines[0] == "# Robust overfitting: how the regime was chosen (calibration)"
+    assert "at least 3 points below" in text and "at least 15 points" in text and "`cal.jsonl`" in text
+    assert "| small_cnn, 4,000 images, 50 passes | 2 of 50 | 10.0 (1) | 10.0 | 0.0 | 0.0 | 2 min " \
+           "| chance level; stopped |" in lines
+    # 300 passes of 500 // 128 = 3 steps: 900 steps, a point every 45: 20 points planned. Best test PGD-10 17 at
+    # point 2, last 12: decline 5; last gap 50 - 12 = 38; 50 min is within the hour.
+    steps = chosen.epochs * (chosen.train_examples // 128)
+    planned = -(-steps // chosen.curve_every)
+    assert (f"| {chosen.arch}, {chosen.train_examples:,} images, {chosen.epochs} passes, a point every "
+            f"{chosen.curve_every} steps | 4 of {planned} | 17.0 (2) | 12.0 | 5.0 | 38.0 | 50 min | "
+            + T.OVERFIT_CALIBRATION_CHOSEN.substitute(meets="decline, gap, time", misses="") + " |") in lines
+    assert T.OVERFIT_CALIBRATION_TIMES.substitute(times="30–50", n=2, cpu="2") in lines
+    # Over the time mark, the chosen row says so.
+    slow = make_results.calibration_page([{**loaded[1], "train_seconds": overfit.MAX_SECONDS + 60}], "c")
+    assert f"meets decline, gap; misses time (over {overfit.MAX_SECONDS / 60:.0f} min)" in "\n".join(slow)
+    assert make_results.calibration_page([], "c") == []
+    # The results page gets a paragraph with the chosen regime's numbers and a link to this page.
+    link = make_results.calibration_link(loaded)[0]
+    assert link == T.OVERFIT_CALIBRATION_LINK.substitute(
+        n=2, best="17.0", last="12.0", decline="5.0", min_decline="3", gap="38.0", min_gap="15", minutes="50",
+        page="OVERFIT_CALIBRATION.md")
+    assert make_results.calibration_link(loaded[:1]) == []
