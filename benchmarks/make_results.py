@@ -1476,12 +1476,12 @@ def calibration_page(rows: list[dict[str, Any]], results_rel: str,
         if row.get("stopped"):
             outcome = row["stopped"]
         elif regime.get("name") == overfit.REGIME.name and c:
-            checks = {"decline": c["decline_ok"], "gap": c["gap_ok"], "time": c.get("seconds_ok", True)}
+            checks = {"decline": c["decline_ok"], "gap": c["gap_ok"],
+                      f"time (over {overfit.MAX_SECONDS / 60:.0f} min)": c.get("seconds_ok", True)}
             missed = [k for k, ok in checks.items() if not ok]
             outcome = T.OVERFIT_CALIBRATION_CHOSEN.substitute(
-                meets=", ".join(k for k, ok in checks.items() if ok) or "none",
-                misses=f"; misses {', '.join(missed)} (over {overfit.MAX_SECONDS / 60:.0f} min)"
-                if "time" in missed else (f"; misses {', '.join(missed)}" if missed else ""))
+                meets=", ".join(k.split(" ")[0] for k, ok in checks.items() if ok) or "none",
+                misses=f"; misses {', '.join(missed)}" if missed else "")
         else:
             outcome = T.OVERFIT_CALIBRATION_UNFINISHED
         if c:
