@@ -1209,7 +1209,8 @@ def readme_block(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, An
 
 OVERFIT_RESULTS = os.path.join(REPO, "benchmarks", "results", "overfit.jsonl")
 OVERFIT_FIGURE = os.path.join(REPO, "docs", "fig_overfit_gap.png")
-OVERFIT_LABELS = {"rat-e0.5": "RAT with e = 0.5 end points"}
+OVERFIT_LABELS = {"rat-e0.5": "RAT with e = 0.5 end points",
+                  "rat-m1-e0.5-s1": "RAT with m = 1, e = 0.5, soft labels beyond s = 1"}
 
 
 def overfit_rows(path: str = OVERFIT_RESULTS) -> list[dict[str, Any]]:
@@ -1378,7 +1379,8 @@ def _regime_text(rows: list[dict[str, Any]]) -> str:
 
 # Configurations that sample the adversarial region (the "beyond the paper" comparison), and
 # their names in benchmarks/step_cost.py.
-REGIONAL = {"rat": "rat", "rat-e0.5": "rat_e0.5", "sat_ars": "sat_ars"}
+REGIONAL = {"rat": "rat", "rat-e0.5": "rat_e0.5", "sat_ars": "sat_ars", "avmixup": "avmixup",
+            "rat-m1-e0.5-s1": "rat_m1_e0.5_s1"}
 MAX_STEP_COST = 1.15
 OVERFIT_STEP_COST = os.path.join(REPO, "benchmarks", "results", "step_cost_overfit.json")
 

@@ -132,8 +132,14 @@ METHODS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "trades": ("trades", ()),
     "avmixup": ("avmixup", ()),
     "rat-e0.5": ("rat", (("end_point_fraction", "0.5"),)),
+    # Beyond the paper, within SAT's step cost: one region sample per image (m = 1, a batch of n
+    # points like SAT's), half of them the PGD end points with hard labels, soft labels only
+    # beyond scale 1.
+    "rat-m1-e0.5-s1": ("rat", (("num_samples", "1"), ("end_point_fraction", "0.5"),
+                               ("smooth_from_scale", "1.0"))),
 }
-SEEDS = {"sat": 3, "rat": 3, "sat_ars": 2, "trades": 2, "avmixup": 2, "rat-e0.5": 2}
+SEEDS = {"sat": 3, "rat": 3, "sat_ars": 2, "trades": 2, "avmixup": 2, "rat-e0.5": 2,
+         "rat-m1-e0.5-s1": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +158,8 @@ class Run:
 def _runs(regime: Regime) -> list[Run]:
     # Seed 0 of SAT and RAT first, then the other methods' seed 0, then the further seeds.
     order = [("sat", 0), ("rat", 0), ("rat-e0.5", 0), ("sat_ars", 0), ("trades", 0), ("avmixup", 0)]
-    order += [(c, 1) for c in METHODS] + [(c, 2) for c in METHODS if SEEDS[c] > 2]
+    order += [(c, 1) for c in METHODS if SEEDS[c] > 1] + [(c, 2) for c in METHODS if SEEDS[c] > 2]
+    order += [(c, 0) for c in METHODS if (c, 0) not in order]
     return [Run(f"{c}-seed{s}", c, s, regime) for c, s in order]
 
 

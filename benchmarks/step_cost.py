@@ -36,14 +36,34 @@ from rat_tf import architectures, files, methods  # noqa: E402
 SIZES = {"mnist": ((28, 28, 1), 0.3, 0.075), "cifar": ((32, 32, 3), 8 / 255, 2 / 255)}
 
 
+# The knobs of a RAT configuration name: rat_m1_e0.5_s1 is RAT with num_samples 1,
+# end_point_fraction 0.5 and smooth_from_scale 1.
+RAT_KNOBS = {"m": ("num_samples", int), "e": ("end_point_fraction", float), "s": ("smooth_from_scale", float)}
+
+
+def rat_config(name: str) -> tuple[str, dict]:
+    """'rat_e0.5' -> ('rat', {'end_point_fraction': 0.5}); any other method name -> (name, {})."""
+    parts = name.split("_")
+    if parts[0] != "rat" or len(parts) == 1 or not all(p[:1] in RAT_KNOBS for p in parts[1:]):
+        return name, {}
+    knobs = {}
+    for part in parts[1:]:
+        key, cast = RAT_KNOBS[part[0]]
+        try:
+            knobs[key] = cast(part[1:])
+        except ValueError:
+            raise ValueError(f"--methods: {name!r}: {part!r} is not {part[0]}<number>") from None
+    return "rat", knobs
+
+
 def build_model(method, shape, epsilon, step_size, num_steps, num_samples, jit_compile="auto",
                 arch="small_cnn"):
-    """`method` is a method name, or rat_e<fraction> for RAT with that end_point_fraction."""
+    """`method` is a method name, or a RAT configuration (see `rat_config`)."""
     keras.utils.set_random_seed(0)
     classifier = architectures.build(arch, shape, 10)
     wanted = dict(epsilon=epsilon, step_size=step_size, num_steps=num_steps, num_samples=num_samples)
-    if method.startswith("rat_e"):
-        method, wanted["end_point_fraction"] = "rat", float(method[len("rat_e"):])
+    method, knobs = rat_config(method)
+    wanted.update(knobs)
     params = methods.METHODS[method].hyperparameters()
     model = rat_tf.RATModel(classifier, method, **{k: v for k, v in wanted.items() if k in params})
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
