@@ -11,9 +11,10 @@ reading generated from the numbers; the Fig. 3-5 analogues; the study beyond the
 (benchmarks/study.py). Rows of different budgets are never mixed in one table. The exact commands
 are not repeated: every row holds its own (`commands`), and the page says so once.
 
-The prose is in benchmarks/results_templates.py (templates with named fields); this module
-computes the values that fill them (the `*_values` functions return them as dicts, which the
-tests check) and builds the tables. Each page section has its own function.
+The prose is in benchmarks/results_templates.py (templates with named fields), the
+robust-overfitting study's section in benchmarks/results_overfit.py. This module computes the
+values that fill the templates (the `*_values` functions return them as dicts, which the tests
+check) and builds the tables. Each page section has its own function.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import Any, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import figures  # noqa: E402
-import overfit  # noqa: E402
 import reproduce  # noqa: E402
+from results_common import LABELS, mean_sd, stats  # noqa: E402
+import results_overfit as O  # noqa: E402
 import results_templates as T  # noqa: E402
 import study  # noqa: E402
 
@@ -60,8 +62,6 @@ PAPER_TABLE4 = OrderedDict([  # (beta_max, beta_min): Clean, PGD, CW-inf (CIFAR-
 ])
 PAPER_MINUTES_PER_1000 = {"sat": 41.88, "rat": 47.95}
 
-LABELS = {"st": "ST", "sat": "SAT", "sat_ars": "SAT+ARS", "rat": "RAT", "trades": "TRADES",
-          "avmixup": "AVmixup", "adt": "ADT"}
 # The report titles of rat_tf.evaluation.suite.REGISTRY (a test keeps them equal; importing the
 # registry here would import TensorFlow, seconds for a page of tables), plus AutoAttack's own key.
 ATTACK_TITLES = OrderedDict([("fgsm", "FGSM"), ("pgd", "PGD"), ("cw", "CW-inf"), ("apgd_ce", "APGD-CE"),
@@ -762,19 +762,6 @@ PROTOTYPE = [
 TRAINED_CLEAN = {"mnist": 50.0, "cifar10": 20.0}
 
 
-def _stats(values: list[float]) -> tuple[float, float, float, float]:
-    """mean, sample standard deviation (0 for one value), min, max."""
-    mean = sum(values) / len(values)
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-    return mean, sd, min(values), max(values)
-
-
-def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "–"
-    mean, sd, low, high = _stats(values)
-    return f"{mean:.1f} ± {sd:.1f}" if len(values) > 1 else f"{mean:.1f}"
-
 
 def study_summary(rows: dict[str, dict[str, Any]], dataset: str) -> "OrderedDict[str, dict[str, Any]]":
     """config -> {runs, trained, clean, worst, gap, cost} over the seeds that have a row."""
@@ -802,7 +789,7 @@ def best_grid_setting(summary: "OrderedDict[str, dict[str, Any]]") -> Optional[s
     grid = {name: e for name, e in summary.items()
             if name.startswith("rat-e") and not name.endswith("-warm") and name != study.CANDIDATE
             and len(e["worst"]) >= 2}
-    return max(grid, key=lambda name: _stats(grid[name]["worst"])[0], default=None)
+    return max(grid, key=lambda name: stats(grid[name]["worst"])[0], default=None)
 
 
 
@@ -814,8 +801,8 @@ def verdict_values(cand: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]
     baseline's best, or its best below the baseline's worst), with at least two seeds on each side;
     "overlap" when they do; "too_few" with fewer than two seeds on a side.
     """
-    c_mean, _, c_low, c_high = _stats(cand["worst"])
-    b_mean, _, b_low, b_high = _stats(base["worst"])
+    c_mean, _, c_low, c_high = stats(cand["worst"])
+    b_mean, _, b_low, b_high = stats(base["worst"])
     if len(cand["worst"]) < 2 or len(base["worst"]) < 2:
         outcome = "too_few"
     elif c_low > b_high:
@@ -846,7 +833,7 @@ def study_verdict(summary: "OrderedDict[str, dict[str, Any]]", candidate: str, b
         out.append(T.VERDICT.substitute(
             candidate=candidate, base=base, n_candidate=v["n_candidate"], n_base=v["n_base"],
             difference=f"{v['difference']:+.1f}", outcome=T.VERDICT_OUTCOMES[v["outcome"]].substitute(one),
-            clean_candidate=_mean_sd(cand["clean"]), clean_base=_mean_sd(b["clean"]), **one))
+            clean_candidate=mean_sd(cand["clean"]), clean_base=mean_sd(b["clean"]), **one))
     return out
 
 
@@ -999,7 +986,7 @@ def study_head(results_rel: str) -> list[str]:
 
 def study_summary_table(summary: "OrderedDict[str, dict[str, Any]]", dataset: str) -> list[str]:
     sat_cost = summary.get("sat", {}).get("cost") or summary.get("sat-warm", {}).get("cost")
-    sat_cost_mean = _stats(sat_cost)[0] if sat_cost else None
+    sat_cost_mean = stats(sat_cost)[0] if sat_cost else None
     step_ratios = _step_ratios(dataset)
     lines = ["| config | seeds done | trained | clean | worst case | PGD − worst | cost vs SAT |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -1009,9 +996,9 @@ def study_summary_table(summary: "OrderedDict[str, dict[str, Any]]", dataset: st
             continue
         measured = step_ratios.get(_step_cost_key(config))
         cost = (f"{measured:.2f}x" if measured is not None
-                else f"~{_stats(e['cost'])[0] / sat_cost_mean:.2f}x" if e["cost"] and sat_cost_mean else "–")
+                else f"~{stats(e['cost'])[0] / sat_cost_mean:.2f}x" if e["cost"] and sat_cost_mean else "–")
         lines.append(f"| {config} | {len(e['runs'])} | {len(e['trained'])}/{len(e['runs'])} | "
-                     f"{_mean_sd(e['clean'])} | **{_mean_sd(e['worst'])}** | {_mean_sd(e['gap'])} | {cost} |")
+                     f"{mean_sd(e['clean'])} | **{mean_sd(e['worst'])}** | {mean_sd(e['gap'])} | {cost} |")
     return lines
 
 
@@ -1062,9 +1049,9 @@ def study_dataset_section(rows: dict[str, dict[str, Any]], dataset: str, inline_
         lines += measured_cost()
     lines += ["", T.STUDY_VERDICT, "", *study_verdicts(summary), ""]
     done = [e for e in summary.values() if e["runs"]]
-    best = max(done, key=lambda e: _stats(e["worst"])[0])
+    best = max(done, key=lambda e: stats(e["worst"])[0])
     best_name = next(k for k, v in summary.items() if v is best)
-    lines += [T.STUDY_BEST.substitute(config=best_name, worst=_mean_sd(best["worst"])), ""]
+    lines += [T.STUDY_BEST.substitute(config=best_name, worst=mean_sd(best["worst"])), ""]
     if dataset == "mnist":
         lines += study_reading(set(rows))
     if not inline_runs:
@@ -1163,7 +1150,7 @@ def readme_comparison(entries: "OrderedDict[str, dict[str, Any]]") -> Optional[d
 
     def mean(entry, key):
         values = [r["worst_case"] if key == "worst_case" else r["attacks"].get(key) for r in entry["rows"]]
-        return _stats(values)[0] if values and None not in values else None
+        return stats(values)[0] if values and None not in values else None
     sat_aa, rat_aa = mean(sat, "autoattack"), mean(rat, "autoattack")
     aa = rat_aa - sat_aa if sat["over"] == "autoattack" and None not in (sat_aa, rat_aa) else None
     return {"worst_case": mean(rat, "worst_case") - mean(sat, "worst_case"), "autoattack": aa,
@@ -1192,356 +1179,16 @@ def readme_block(repro_rows: list[dict[str, Any]], study_rows: list[dict[str, An
     for label, e in entries.items():
         rows = e["rows"]
         aa = [r["attacks"]["autoattack"] for r in rows if "autoattack" in r["attacks"]]
-        aa_cell = _mean_sd(aa) if e["over"] == "autoattack" and len(aa) == len(rows) else "–"
+        aa_cell = mean_sd(aa) if e["over"] == "autoattack" and len(aa) == len(rows) else "–"
         over = T.README_OVER[e["over"]].substitute(images=f"{e['images']:,}")
-        out.append(f"| {label} | {len(rows)} | {_mean_sd([r['clean'] for r in rows])} | {aa_cell} | "
-                   f"**{_mean_sd([r['worst_case'] for r in rows])}** | {over} |")
+        out.append(f"| {label} | {len(rows)} | {mean_sd([r['clean'] for r in rows])} | {aa_cell} | "
+                   f"**{mean_sd([r['worst_case'] for r in rows])}** | {over} |")
     d = readme_comparison(entries)
     sentence = "" if d is None else T.README_COMPARISON.substitute(
         worst=f"{abs(d['worst_case']):.1f}", worst_direction=_direction(d["worst_case"]), over=d["over"],
         aa="" if d["autoattack"] is None else T.README_COMPARISON_AA.substitute(
             aa=f"{abs(d['autoattack']):.1f}", aa_direction=_direction(d["autoattack"])))
     return out + ["", sentence + T.README_DETAILS]
-
-
-# --------------------------------------------------------------------------------------------
-# The robust-overfitting study (benchmarks/overfit.py): when its results file exists, it leads.
-
-OVERFIT_RESULTS = os.path.join(REPO, "benchmarks", "results", "overfit.jsonl")
-OVERFIT_FIGURE = os.path.join(REPO, "docs", "fig_overfit_gap.png")
-OVERFIT_LABELS = {"rat-e0.5": "RAT with e = 0.5 end points",
-                  "rat-m1-e0.5-s1": "RAT with m = 1, e = 0.5, soft labels beyond s = 1"}
-
-
-def overfit_rows(path: str = OVERFIT_RESULTS) -> list[dict[str, Any]]:
-    """The study's rows (the last one of each run name), calibration and stopped runs left out."""
-    rows: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
-    for row in reproduce.read_rows(path):
-        if not row.get("calibration") and not row.get("stopped"):
-            rows.pop(row["name"], None)
-            rows[row["name"]] = row
-    return list(rows.values())
-
-
-def _overfit_config(row: dict[str, Any]) -> str:
-    return row.get("config_name") or row["method"]
-
-
-def overfit_summary(rows: list[dict[str, Any]]) -> "OrderedDict[str, dict[str, Any]]":
-    """config -> lists over its seeds (None values left out): best / last clean, pgd, autoattack,
-    worst; PGD minus AutoAttack per checkpoint; the last epoch's train - test PGD gap; best epochs.
-    SAT first, then RAT, then the other configs in the file's order."""
-    out: "OrderedDict[str, dict[str, Any]]" = OrderedDict((c, None) for c in ("sat", "rat"))
-    for row in rows:
-        entry = out.get(_overfit_config(row)) or {"runs": []}
-        entry["runs"].append(row)
-        out[_overfit_config(row)] = entry
-    summary: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
-    for config, entry in out.items():
-        if entry is None:
-            continue
-        runs = entry["runs"]
-        e: dict[str, Any] = {"runs": runs}
-        for point in ("best", "last"):
-            for key in ("clean", "pgd", "autoattack", "worst"):
-                e[f"{point}_{key}"] = [r[point][key] for r in runs if r.get(point, {}).get(key) is not None]
-            e[f"{point}_pgd_aa"] = [r[point]["pgd"] - r[point]["autoattack"] for r in runs
-                                    if r.get(point, {}).get("pgd") is not None
-                                    and r[point].get("autoattack") is not None]
-        e["gap"] = [r["curves"][-1]["train_pgd"] - r["curves"][-1]["test_pgd"] for r in runs if r.get("curves")]
-        e["best_epoch"] = [r["best_epoch"] for r in runs if r.get("best_epoch") is not None]
-        summary[config] = e
-    return summary
-
-
-def separation(a: list[float], b: list[float]) -> dict[str, Any]:
-    """How two sets of seeds compare: "above" (a's lowest above b's highest), "below", "overlap",
-    "too_few" (fewer than two seeds on a side) or "missing" (no number on a side)."""
-    if not a or not b:
-        return {"outcome": "missing", "n_a": len(a), "n_b": len(b)}
-    (mean_a, _, low_a, high_a), (mean_b, _, low_b, high_b) = _stats(a), _stats(b)
-    outcome = ("too_few" if len(a) < 2 or len(b) < 2 else "above" if low_a > high_b else "below" if high_a < low_b
-               else "overlap")
-    return {"outcome": outcome, "n_a": len(a), "n_b": len(b), "difference": mean_a - mean_b,
-            "low_a": low_a, "high_a": high_a, "low_b": low_b, "high_b": high_b}
-
-
-def overfit_values(summary: "OrderedDict[str, dict[str, Any]]") -> Optional[dict[str, dict[str, Any]]]:
-    """RAT against SAT: the train-test gap, AutoAttack at the best and last checkpoints, and the
-    PGD - AutoAttack gap at both (see `separation`); None without both configs."""
-    rat, sat = summary.get("rat"), summary.get("sat")
-    if not (rat and sat):
-        return None
-    return {"gap": separation(rat["gap"], sat["gap"]),
-            **{f"{p}_autoattack": separation(rat[f"{p}_autoattack"], sat[f"{p}_autoattack"]) for p in ("best", "last")},
-            **{f"{p}_pgd_aa": separation(rat[f"{p}_pgd_aa"], sat[f"{p}_pgd_aa"]) for p in ("best", "last")}}
-
-
-def _outcome(templates: dict[str, "T.T"], v: dict[str, Any]) -> str:
-    return templates[v["outcome"]].substitute(
-        {k: (f"{x:.1f}" if k.startswith(("low_", "high_", "difference")) else x) for k, x in v.items()})
-
-
-def overfit_verdicts(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
-    v = overfit_values(summary)
-    if v is None:
-        return [T.OVERFIT_NO_PAIR]
-    rat, sat = summary["rat"], summary["sat"]
-
-    def diff(x):
-        return f"{x['difference']:+.1f}" if "difference" in x else "–"
-    lines = [T.OVERFIT_GAP.substitute(rat=_mean_sd(rat["gap"]), sat=_mean_sd(sat["gap"]), difference=diff(v["gap"]),
-                                      outcome=_outcome(T.OVERFIT_GAP_OUTCOMES, v["gap"]))]
-    for point in ("last", "best"):
-        x = v[f"{point}_autoattack"]
-        lines.append(T.OVERFIT_AA.substitute(checkpoint=point, rat=_mean_sd(rat[f"{point}_autoattack"]),
-                                             sat=_mean_sd(sat[f"{point}_autoattack"]), difference=diff(x),
-                                             outcome=_outcome(T.OVERFIT_OUTCOMES, x)))
-    for point in ("last", "best"):
-        lines.append(T.OVERFIT_PGD_AA.substitute(checkpoint=point, rat=_mean_sd(rat[f"{point}_pgd_aa"]),
-                                                 sat=_mean_sd(sat[f"{point}_pgd_aa"]),
-                                                 outcome=_outcome(T.OVERFIT_OUTCOMES, v[f"{point}_pgd_aa"])))
-    return lines
-
-
-def overfit_table(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
-    out = ["| method | seeds | best epoch | clean, last | AutoAttack, best | AutoAttack, last | worst, best "
-           "| worst, last | PGD − AutoAttack, last | train − test |", "|---|" + "---:|" * 9]
-    for config, e in summary.items():
-        epochs = "/".join(str(x) for x in e["best_epoch"]) or "–"
-        out.append(f"| {OVERFIT_LABELS.get(config, LABELS.get(config, config))} | {len(e['runs'])} | {epochs} | "
-                   f"{_mean_sd(e['last_clean'])} | {_mean_sd(e['best_autoattack'])} | "
-                   f"**{_mean_sd(e['last_autoattack'])}** | {_mean_sd(e['best_worst'])} | "
-                   f"{_mean_sd(e['last_worst'])} | {_mean_sd(e['last_pgd_aa'])} | {_mean_sd(e['gap'])} |")
-    return out
-
-
-def mean_curves(runs: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
-    """train_pgd and test_pgd per curve point (keyed by training step when the curve has steps, else
-    by epoch), mean over the runs that reached that point."""
-    out = {}
-    for key in ("train_pgd", "test_pgd"):
-        by_epoch: dict[int, list[float]] = {}
-        for r in runs:
-            for point in r.get("curves") or []:
-                if point.get(key) is not None:
-                    by_epoch.setdefault(point.get("step") or point["epoch"], []).append(point[key])
-        out[key] = [(epoch, sum(v) / len(v)) for epoch, v in sorted(by_epoch.items())]
-    return out
-
-
-def draw_overfit_gap(summary: "OrderedDict[str, dict[str, Any]]", path: str = OVERFIT_FIGURE) -> Optional[str]:
-    """Writes the train and test PGD-10 curves of SAT and RAT (mean over seeds) as a PNG, atomically;
-    returns the path, None when neither has a curve."""
-    curves = {config: mean_curves(summary[config]["runs"]) for config in ("sat", "rat") if config in summary}
-    curves = {c: v for c, v in curves.items() if v["train_pgd"]}
-    if not curves:
-        return None
-    import matplotlib  # noqa: PLC0415
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    from rat_tf.files import atomic_write  # noqa: PLC0415
-
-    fig, ax = plt.subplots(figsize=(6.0, 3.4), dpi=110)
-    for (config, v), colour in zip(curves.items(), ("tab:blue", "tab:red")):
-        for key, style, what in (("train_pgd", "-", "train"), ("test_pgd", "--", "test")):
-            ax.plot([e for e, _ in v[key]], [a for _, a in v[key]], style, color=colour,
-                    label=f"{LABELS[config]} {what}")
-    by_step = all(p.get("step") for c in curves for r in summary[c]["runs"] for p in r.get("curves") or [])
-    ax.set_xlabel("training step" if by_step else "epoch")
-    ax.set_ylabel("PGD-10 accuracy (%)")
-    ax.set_title("Robust overfitting: train vs test PGD-10 (mean over seeds)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png"), mode="wb")
-    plt.close(fig)
-    return path
-
-
-def _regime_length(regime: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    """'300 passes (900 steps of 128, a curve point every 45 steps)' or '80 epochs'."""
-    if not regime.get("curve_every"):
-        return f"{regime.get('epochs', '?')} epochs"
-    steps = next((r["total_steps"] for r in rows if r.get("total_steps")), None)
-    return T.OVERFIT_LENGTH.substitute(passes=regime.get("epochs", "?"), every=regime["curve_every"],
-                                       steps=f"{steps:,}" if steps else "?")
-
-
-def _regime_text(rows: list[dict[str, Any]]) -> str:
-    regime = next((r["regime"] for r in rows if r.get("regime")), None)
-    if not regime:
-        return ""
-    return T.OVERFIT_REGIME.substitute(arch=regime.get("arch", "?"), length=_regime_length(regime, rows),
-                                       train_examples=f"{regime.get('train_examples', 0):,}")
-
-
-# Configurations that sample the adversarial region (the "beyond the paper" comparison), and
-# their names in benchmarks/step_cost.py.
-REGIONAL = {"rat": "rat", "rat-e0.5": "rat_e0.5", "sat_ars": "sat_ars", "avmixup": "avmixup",
-            "rat-m1-e0.5-s1": "rat_m1_e0.5_s1"}
-MAX_STEP_COST = 1.15
-OVERFIT_STEP_COST = os.path.join(REPO, "benchmarks", "results", "step_cost_overfit.json")
-
-
-def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]", step_cost_path: str = OVERFIT_STEP_COST) -> list[str]:
-    """Each regional configuration's last checkpoint against SAT's best (early stopping on validation
-    PGD-10) under AutoAttack, and its step cost over SAT's; then the answer: which (if any) beats it by
-    more than the seed spread at no more than MAX_STEP_COST times SAT's step."""
-    sat = summary.get("sat")
-    ratios: dict[str, float] = {}
-    arch = "?"
-    if os.path.exists(step_cost_path):
-        with open(step_cost_path, encoding="utf-8") as f:
-            measured = json.load(f)
-        ratios, arch = measured["over_sat"].get("cifar", {}), measured.get("arch", "small_cnn")
-    lines, winners = [], []
-    for config, key in REGIONAL.items():
-        e = summary.get(config)
-        if not (sat and e):
-            continue
-        x = separation(e["last_autoattack"], sat["best_autoattack"])
-        ratio = ratios.get(key)
-        cost = T.OVERFIT_COST.substitute(ratio=f"{ratio:.3f}", arch=arch) if ratio else T.OVERFIT_NO_COST
-        label = OVERFIT_LABELS.get(config, LABELS.get(config, config))
-        lines.append(T.OVERFIT_BEYOND.substitute(
-            label=label, last=_mean_sd(e["last_autoattack"]), best=_mean_sd(sat["best_autoattack"]),
-            difference=f"{x['difference']:+.1f}" if "difference" in x else "–",
-            outcome=_outcome(T.OVERFIT_BEYOND_OUTCOMES, x), cost=cost))
-        if x["outcome"] == "above" and ratio is not None and ratio <= MAX_STEP_COST:
-            winners.append(label)
-    if not lines:
-        return []
-    answer = (T.OVERFIT_BEYOND_YES.substitute(configs=", ".join(winners), limit=f"{MAX_STEP_COST:g}") if winners
-              else T.OVERFIT_BEYOND_NO.substitute(limit=f"{MAX_STEP_COST:g}"))
-    return [T.OVERFIT_BEYOND_HEADING, "", *lines, "", answer, ""]
-
-
-OVERFIT_CALIBRATION = overfit.CALIBRATION_RESULTS
-CALIBRATION_PAGE = os.path.join(REPO, "docs", "OVERFIT_CALIBRATION.md")
-
-
-def calibration_rows(path: str = OVERFIT_CALIBRATION) -> list[dict[str, Any]]:
-    """The calibration's rows: the last one of each run name, in the order the names first appear."""
-    rows: "OrderedDict[str, dict[str, Any]]" = OrderedDict()
-    for row in reproduce.read_rows(path):
-        rows[row["name"]] = row
-    return list(rows.values())
-
-
-def _planned_points(regime: dict[str, Any], row: dict[str, Any]) -> int:
-    """Curve points the regime plans: one per pass, or one every `curve_every` steps."""
-    if not regime.get("curve_every"):
-        return int(regime["epochs"])
-    batch = ((row.get("config") or {}).get("optim") or {}).get("batch_size") or 128
-    steps = row.get("total_steps") or int(regime["epochs"]) * (int(regime["train_examples"]) // int(batch))
-    return -(-steps // int(regime["curve_every"]))
-
-
-def _chosen_calibration(rows: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    return next((r for r in reversed(rows) if (r.get("regime") or {}).get("name") == overfit.REGIME.name
-                 and not r.get("stopped") and r.get("curves")), None)
-
-
-def calibration_link(rows: list[dict[str, Any]], page: str = CALIBRATION_PAGE) -> list[str]:
-    """The results page's paragraph on the calibration: the chosen regime's numbers, a link to the rest."""
-    chosen = _chosen_calibration(rows)
-    if chosen is None:
-        return []
-    c = overfit.criteria(chosen["curves"], chosen.get("train_seconds"))
-    return [T.OVERFIT_CALIBRATION_LINK.substitute(
-        n=len(rows), best=f"{c['best_test_pgd']:.1f}", last=f"{c['last_test_pgd']:.1f}",
-        decline=f"{c['test_pgd_decline']:.1f}", min_decline=f"{overfit.MIN_DECLINE:g}",
-        gap=f"{c['train_test_pgd_gap']:.1f}", min_gap=f"{overfit.MIN_GAP:g}",
-        minutes=f"{chosen['train_seconds'] / 60:.0f}" if chosen.get("train_seconds") else "?",
-        page=os.path.basename(page)), ""]
-
-
-def calibration_page(rows: list[dict[str, Any]], results_rel: str,
-                     study_rows: list[dict[str, Any]] = ()) -> list[str]:
-    """How the regime was chosen: each SAT candidate's curve against the calibration criteria
-    (benchmarks/overfit.py), why it was stopped or that it was chosen, and SAT's time in the study."""
-    if not rows:
-        return []
-    out = [*T.OVERFIT_CALIBRATION_HEAD.substitute(
-        results_rel=results_rel, decline=f"{overfit.MIN_DECLINE:g}", gap=f"{overfit.MIN_GAP:g}").split("\n"),
-        "| candidate | curve points | best test PGD-10 (point) | last test PGD-10 | decline | train − test, last "
-        "| training | outcome |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for row in rows:
-        regime = row.get("regime") or {}
-        every = f", a point every {regime['curve_every']} steps" if regime.get("curve_every") else ""
-        name = (f"{regime.get('arch', '?')}, {regime.get('train_examples', 0):,} images, "
-                f"{regime.get('epochs', '?')} passes{every}")
-        seconds = row.get("train_seconds")
-        c = overfit.criteria(row.get("curves") or [], seconds) if row.get("curves") else {}
-        if row.get("stopped"):
-            outcome = row["stopped"]
-        elif regime.get("name") == overfit.REGIME.name and c:
-            checks = {"decline": c["decline_ok"], "gap": c["gap_ok"],
-                      f"time (over {overfit.MAX_SECONDS / 60:.0f} min)": c.get("seconds_ok", True)}
-            missed = [k for k, ok in checks.items() if not ok]
-            outcome = T.OVERFIT_CALIBRATION_CHOSEN.substitute(
-                meets=", ".join(k.split(" ")[0] for k, ok in checks.items() if ok) or "none",
-                misses=f"; misses {', '.join(missed)}" if missed else "")
-        else:
-            outcome = T.OVERFIT_CALIBRATION_UNFINISHED
-        if c:
-            numbers = (f"{c['best_test_pgd']:.1f} ({c['best_test_pgd_epoch']}) | {c['last_test_pgd']:.1f} | "
-                       f"{c['test_pgd_decline']:.1f} | {c['train_test_pgd_gap']:.1f}")
-        else:
-            numbers = "– | – | – | –"
-        minutes = f"{seconds / 60:.0f} min" if seconds else "–"
-        points = f"{len(row.get('curves') or [])} of {_planned_points(regime, row)}" if regime.get("epochs") else "–"
-        out.append(f"| {name} | {points} | {numbers} | {minutes} | {outcome} |")
-    sat = [r for r in study_rows if _overfit_config(r) == "sat" and isinstance(r.get("train_seconds"), (int, float))
-           and isinstance(r.get("train_cpu_seconds"), (int, float))]
-    if sat:
-        times = sorted(r["train_seconds"] / 60 for r in sat)
-        cpu = max(100.0 * (1.0 - r["train_cpu_seconds"] / r["train_seconds"]) for r in sat)
-        span = f"{times[0]:.0f}" if len(times) == 1 else f"{times[0]:.0f}–{times[-1]:.0f}"
-        out += ["", T.OVERFIT_CALIBRATION_TIMES.substitute(times=span, n=len(times), cpu=f"{max(cpu, 0.0):.0f}")]
-    return out + [""]
-
-
-def overfit_section(rows: list[dict[str, Any]], results_rel: str, figure: Optional[str],
-                    docs: str = os.path.join(REPO, "docs"), calibration: list[dict[str, Any]] = ()) -> list[str]:
-    """The study's head, the table over seeds, the verdicts, the gap figure (path relative to docs/)
-    and a paragraph on the calibration that chose the regime (its own page has every candidate)."""
-    summary = overfit_summary(rows)
-    lines = [*T.OVERFIT_HEAD.substitute(results_rel=results_rel, regime=_regime_text(rows)).split("\n"),
-             *overfit_table(summary), "", T.OVERFIT_VERDICT, "", *overfit_verdicts(summary), "",
-             *overfit_beyond(summary)]
-    if figure:
-        lines += [T.OVERFIT_FIGURE.substitute(path=os.path.relpath(figure, docs)), "", T.OVERFIT_FIGURE_NOTE, ""]
-    lines += calibration_link(list(calibration))
-    return lines + [T.OUTSIDE_REGIME, ""]
-
-
-def readme_overfit(rows: list[dict[str, Any]]) -> list[str]:
-    """The README's first table when the study has rows: AutoAttack and the worst case, best and last."""
-    if not rows:
-        return []
-    summary = overfit_summary(rows)
-    regime = next((r["regime"] for r in rows if r.get("regime")), {})
-    regime_text = (f"{regime.get('arch')}, {regime.get('train_examples', 0):,} images, {_regime_length(regime, rows)}"
-                   if regime else "the study's regime")
-    out = [T.README_OVERFIT_INTRO.substitute(regime=regime_text), "",
-           "| method | seeds | AutoAttack, best | AutoAttack, last | worst case (AA+), last | train − test |",
-           "|---|---:|---:|---:|---:|---:|"]
-    for config, e in summary.items():
-        out.append(f"| {OVERFIT_LABELS.get(config, LABELS.get(config, config))} | {len(e['runs'])} | "
-                   f"{_mean_sd(e['best_autoattack'])} | **{_mean_sd(e['last_autoattack'])}** | "
-                   f"{_mean_sd(e['last_worst'])} | {_mean_sd(e['gap'])} |")
-    v = overfit_values(summary)
-    if v is not None:
-        rat, sat = summary["rat"], summary["sat"]
-        out += ["", T.README_OVERFIT_VERDICT.substitute(
-            gap_rat=_mean_sd(rat["gap"]), gap_sat=_mean_sd(sat["gap"]),
-            gap_word=T.README_OVERFIT_GAP_WORDS[v["gap"]["outcome"]],
-            **{f"{p}_{c}": _mean_sd(summary[c][f"{p}_autoattack"]) for p in ("last", "best") for c in ("rat", "sat")},
-            **{f"{p}_word": T.README_OVERFIT_WORDS[v[f"{p}_autoattack"]["outcome"]] for p in ("last", "best")})]
-    return out + ["", T.README_OUTSIDE_REGIME, ""]
 
 
 def update_readme(path: str, block: list[str]) -> bool:
@@ -1564,10 +1211,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--results", default=reproduce.RESULTS)
     parser.add_argument("--study_results", default=study.RESULTS)
     parser.add_argument("--figures", default=figures.RESULTS)
-    parser.add_argument("--overfit_results", default=OVERFIT_RESULTS,
+    parser.add_argument("--overfit_results", default=O.OVERFIT_RESULTS,
                         help="the robust-overfitting study's rows (benchmarks/overfit.py); it leads when it exists")
-    parser.add_argument("--overfit_figure", default=OVERFIT_FIGURE, help="where its gap-curve PNG goes")
-    parser.add_argument("--overfit_calibration", default=OVERFIT_CALIBRATION,
+    parser.add_argument("--overfit_figure", default=O.OVERFIT_FIGURE, help="where its gap-curve PNG goes")
+    parser.add_argument("--overfit_calibration", default=O.OVERFIT_CALIBRATION,
                         help="the calibration runs that chose the study's regime (benchmarks/overfit.py --calibration)")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "RESULTS.md"))
     parser.add_argument("--readme", default=os.path.join(REPO, "README.md"),
@@ -1575,14 +1222,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     rows = reproduce.read_rows(args.results)
     study_rows = reproduce.read_rows(args.study_results)
-    overfit = overfit_rows(args.overfit_results)
-    calibration = calibration_rows(args.overfit_calibration)
+    overfit_rows = O.overfit_rows(args.overfit_results)
+    calibration = O.calibration_rows(args.overfit_calibration)
+    docs = os.path.dirname(os.path.abspath(args.out))
     text = ""
-    if overfit:
-        figure = draw_overfit_gap(overfit_summary(overfit), args.overfit_figure)
-        text = "\n".join(overfit_section(overfit, os.path.relpath(args.overfit_results, REPO), figure,
-                                         os.path.dirname(os.path.abspath(args.out)),
-                                         calibration)) + "\n"
+    if overfit_rows:
+        figure = O.draw_overfit_gap(O.overfit_summary(overfit_rows), args.overfit_figure)
+        text = "\n".join(O.overfit_section(overfit_rows, os.path.relpath(args.overfit_results, REPO), figure,
+                                           docs, calibration)) + "\n"
     text += render(rows, os.path.relpath(args.results, REPO), study_rows)
     if os.path.exists(args.figures):
         with open(args.figures, encoding="utf-8") as f:
@@ -1591,19 +1238,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     text += "\n" + "\n".join(study_section(study_rows, study_rel, inline_runs=False))
     from rat_tf.files import atomic_write_text  # noqa: PLC0415
     atomic_write_text(args.out, text)
-    runs_page = os.path.join(os.path.dirname(os.path.abspath(args.out)), os.path.basename(STUDY_RUNS_PAGE))
-    atomic_write_text(runs_page, "\n".join(study_runs_page(study_rows, study_rel)).rstrip() + "\n")
+    atomic_write_text(os.path.join(docs, os.path.basename(STUDY_RUNS_PAGE)),
+                      "\n".join(study_runs_page(study_rows, study_rel)).rstrip() + "\n")
     reproduce_page = reproduce_runs_page(rows, os.path.relpath(args.results, REPO))
     if reproduce_page:
-        atomic_write_text(os.path.join(os.path.dirname(os.path.abspath(args.out)),
-                                       os.path.basename(REPRODUCE_RUNS_PAGE)), "\n".join(reproduce_page) + "\n")
+        atomic_write_text(os.path.join(docs, os.path.basename(REPRODUCE_RUNS_PAGE)), "\n".join(reproduce_page) + "\n")
     if calibration:
-        atomic_write_text(os.path.join(os.path.dirname(os.path.abspath(args.out)), os.path.basename(CALIBRATION_PAGE)),
-                          "\n".join(calibration_page(calibration, os.path.relpath(args.overfit_calibration, REPO),
-                                                      overfit)).rstrip() + "\n")
+        page = O.calibration_page(calibration, os.path.relpath(args.overfit_calibration, REPO), overfit_rows)
+        atomic_write_text(os.path.join(docs, os.path.basename(O.CALIBRATION_PAGE)), "\n".join(page).rstrip() + "\n")
     print(f"wrote {args.out} from {len(rows)} row(s)")
     if args.readme:
-        block = readme_overfit(overfit) + readme_block(rows, study_rows)
+        block = O.readme_overfit(overfit_rows) + readme_block(rows, study_rows)
         if update_readme(args.readme, block):
             print(f"updated the results table in {args.readme}")
         else:

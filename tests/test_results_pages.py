@@ -11,6 +11,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 import make_results  # noqa: E402
+import results_common  # noqa: E402
+import results_overfit  # noqa: E402
 import results_templates as T  # noqa: E402
 import study  # noqa: E402
 
@@ -47,7 +49,7 @@ def test_summary_statistics_and_collapse_count():
     sat = s["sat-warm"]
     assert sat["clean"] == [90.0, 11.0] and len(sat["trained"]) == 1
     assert sat["gap"] == [10.0]                       # the collapsed seed (clean 11) has no gap
-    mean, sd, low, high = make_results._stats(sat["worst"])
+    mean, sd, low, high = results_common.stats(sat["worst"])
     assert (mean, low, high) == (35.5, 11.0, 60.0)
     assert abs(sd - 34.648232278140824) < 1e-9        # sample standard deviation of 60 and 11
     assert s["rat"]["runs"] == []
@@ -355,8 +357,8 @@ def test_a_complete_1000_image_reevaluation_is_the_headline_section():
     block = "\n".join(make_results.readme_block(rows, []))
     # The README shows each method at its largest evaluation: here the 1,000-image rows of its seeds.
     seeds = [r for r in rows if r["preset"] == label and r["name"] in ("mnist-sat", "mnist-sat-seed1")]
-    assert (f"| SAT | 2 | {make_results._mean_sd([r['clean'] for r in seeds])} | – | "
-            f"**{make_results._mean_sd([r['worst_case'] for r in seeds])}** | suite, 1,000 images |") in block
+    assert (f"| SAT | 2 | {results_common.mean_sd([r['clean'] for r in seeds])} | – | "
+            f"**{results_common.mean_sd([r['worst_case'] for r in seeds])}** | suite, 1,000 images |") in block
     assert sat["worst_case"] in [r["worst_case"] for r in seeds]
 
 
@@ -513,19 +515,19 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
             {**overfit_row("sat", "sat", 9, [10], [10], (10, 10, 10, 10), (10, 10, 10, 10)), "name": "cal-x",
              "calibration": True}]
     path = write_jsonl(tmp_path / "overfit.jsonl", rows)
-    assert [r["name"] for r in make_results.overfit_rows(path)] == ["sat-seed0", "sat-seed1", "rat-seed0",
+    assert [r["name"] for r in results_overfit.overfit_rows(path)] == ["sat-seed0", "sat-seed1", "rat-seed0",
                                                                     "rat-seed1"]
-    summary = make_results.overfit_summary(make_results.overfit_rows(path))
+    summary = results_overfit.overfit_summary(results_overfit.overfit_rows(path))
     assert list(summary) == ["sat", "rat"]
     assert summary["sat"]["gap"] == [40, 41] and summary["rat"]["gap"] == [14, 14]       # last train - test
     assert summary["rat"]["last_pgd_aa"] == [15, 15] and summary["sat"]["last_pgd_aa"] == [4, 4]
-    v = make_results.overfit_values(summary)
+    v = results_overfit.overfit_values(summary)
     assert v["gap"]["outcome"] == "below" and v["gap"]["difference"] == -26.5      # RAT shrinks the gap
     assert v["last_autoattack"]["outcome"] == "above" and v["last_autoattack"]["difference"] == 2.0
     assert v["best_autoattack"]["outcome"] == "below" and v["best_autoattack"]["difference"] == -2.0  # 30-31, 32-33
     assert v["last_pgd_aa"]["outcome"] == "above"                                  # 15 vs 4
-    assert make_results.separation([1.0], [2.0, 3.0])["outcome"] == "too_few"
-    assert make_results.separation([], [2.0])["outcome"] == "missing"
+    assert results_common.separation([1.0], [2.0, 3.0])["outcome"] == "too_few"
+    assert results_common.separation([], [2.0])["outcome"] == "missing"
     # The page: the study first, then the label, then the reproduction as before; the PNG is written.
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{make_results.README_BEGIN}\nold\n{make_results.README_END}\nrest\n")
@@ -572,8 +574,8 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
     assert block.index("| SAT | 2 | 32.5 ± 0.7 | **27.5 ± 0.7** | 26.5 ± 0.7 | 40.5 ± 0.7 |") < block.index(
         T.README_OUTSIDE_REGIME) < block.index("| method | seeds | clean | AutoAttack, 1,000 images |")
     # Without the file nothing changes.
-    assert make_results.overfit_rows(str(tmp_path / "missing.jsonl")) == []
-    assert make_results.readme_overfit([]) == []
+    assert results_overfit.overfit_rows(str(tmp_path / "missing.jsonl")) == []
+    assert results_overfit.readme_overfit([]) == []
 
 
 def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_one_at_bounded_cost(tmp_path):
@@ -582,11 +584,11 @@ def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_on
     rows += [overfit_row("rat", "rat", s, [30, 50], [28, 33], (60, 36, 30, 30), (62, 31, 28 + s, 27)) for s in (0, 1)]
     rows += [overfit_row("rat-e0.5", "rat", s, [30, 50], [28, 34], (60, 40, 34, 33), (62, 41, 35 + s, 34))
              for s in (0, 1)]
-    summary = make_results.overfit_summary(rows)
+    summary = results_overfit.overfit_summary(rows)
     cost = tmp_path / "step_cost.json"
     ratios = {"sat": 1.0, "rat": 1.14, "rat_e0.5": 1.10}
     cost.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": ratios}}))
-    lines = make_results.overfit_beyond(summary, str(cost))
+    lines = results_overfit.overfit_beyond(summary, str(cost))
     assert lines[0] == T.OVERFIT_BEYOND_HEADING
     rat, e05 = [line for line in lines if line.startswith("- ")]
     assert "RAT last 28.5 ± 0.7 vs SAT best 32.5 ± 0.7 (-4.0 points)" in rat and "1.140x" in rat
@@ -594,17 +596,17 @@ def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_on
     assert lines[-2] == T.OVERFIT_BEYOND_YES.substitute(configs="RAT with e = 0.5 end points", limit="1.15")
     # Above SAT but dearer than 1.15x, or with no measured cost: no configuration qualifies.
     cost.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": {"rat": 1.14, "rat_e0.5": 1.2}}}))
-    assert make_results.overfit_beyond(summary, str(cost))[-2] == T.OVERFIT_BEYOND_NO.substitute(limit="1.15")
-    assert make_results.overfit_beyond(summary, str(tmp_path / "none.json"))[-2].startswith("**Answer:** no")
-    assert make_results.overfit_beyond(OrderedDict(), str(cost)) == []
+    assert results_overfit.overfit_beyond(summary, str(cost))[-2] == T.OVERFIT_BEYOND_NO.substitute(limit="1.15")
+    assert results_overfit.overfit_beyond(summary, str(tmp_path / "none.json"))[-2].startswith("**Answer:** no")
+    assert results_overfit.overfit_beyond(OrderedDict(), str(cost)) == []
 
 
 def test_the_regime_is_told_in_passes_and_steps_when_curves_are_every_few_steps():
     regime = {"arch": "wrn-10-2", "train_examples": 500, "epochs": 300, "curve_every": 45}
     row = {"regime": regime, "total_steps": 900}
-    assert make_results._regime_text([row]) == T.OVERFIT_REGIME.substitute(
+    assert results_overfit._regime_text([row]) == T.OVERFIT_REGIME.substitute(
         arch="wrn-10-2", train_examples="500", length="300 passes (900 steps of 128, a curve point every 45 steps)")
-    assert make_results._regime_length({"epochs": 80}, []) == "80 epochs"
+    assert results_overfit._regime_length({"epochs": 80}, []) == "80 epochs"
 
 
 def calibration_row(name, regime, train_pgd, test_pgd, seconds, cpu_seconds=None, stopped=None):
@@ -626,11 +628,11 @@ def test_the_calibration_that_chose_the_regime_is_on_the_page(tmp_path):
             calibration_row("cal-chosen", regime, [20, 30], [15, 16], 600),          # resumed: the next row wins
             calibration_row("cal-chosen", regime, [20, 30, 40, 50], [15, 17, 14, 12], 3000)]
     path = write_jsonl(tmp_path / "calibration.jsonl", rows)
-    loaded = make_results.calibration_rows(path)
+    loaded = results_overfit.calibration_rows(path)
     assert [(r["name"], len(r["curves"])) for r in loaded] == [("cal-small", 2), ("cal-chosen", 4)]
     study_rows = [{**overfit_row("sat", "sat", s, [30], [20], (1, 1, 1, 1), (1, 1, 1, 1)), "train_seconds": t,
                    "train_cpu_seconds": c} for s, (t, c) in enumerate([(3000, 2940), (1800, 1764)])]
-    lines = make_results.calibration_page(loaded, "cal.jsonl", study_rows)
+    lines = results_overfit.calibration_page(loaded, "cal.jsonl", study_rows)
     text = "\n".join(lines)
     assert lines[0] == "# Robust overfitting: how the regime was chosen (calibration)"
     assert "at least 3 points below" in text and "at least 15 points" in text and "`cal.jsonl`" in text
@@ -645,12 +647,12 @@ def test_the_calibration_that_chose_the_regime_is_on_the_page(tmp_path):
             + T.OVERFIT_CALIBRATION_CHOSEN.substitute(meets="decline, gap, time", misses="") + " |") in lines
     assert T.OVERFIT_CALIBRATION_TIMES.substitute(times="30–50", n=2, cpu="2") in lines
     # Over the time mark, the chosen row says so.
-    slow = make_results.calibration_page([{**loaded[1], "train_seconds": overfit.MAX_SECONDS + 60}], "c")
+    slow = results_overfit.calibration_page([{**loaded[1], "train_seconds": overfit.MAX_SECONDS + 60}], "c")
     assert f"meets decline, gap; misses time (over {overfit.MAX_SECONDS / 60:.0f} min)" in "\n".join(slow)
-    assert make_results.calibration_page([], "c") == []
+    assert results_overfit.calibration_page([], "c") == []
     # The results page gets a paragraph with the chosen regime's numbers and a link to this page.
-    link = make_results.calibration_link(loaded)[0]
+    link = results_overfit.calibration_link(loaded)[0]
     assert link == T.OVERFIT_CALIBRATION_LINK.substitute(
         n=2, best="17.0", last="12.0", decline="5.0", min_decline="3", gap="38.0", min_gap="15", minutes="50",
         page="OVERFIT_CALIBRATION.md")
-    assert make_results.calibration_link(loaded[:1]) == []
+    assert results_overfit.calibration_link(loaded[:1]) == []
