@@ -10,7 +10,8 @@ ART's `AdversarialTrainerMadryPGD` on the MNIST-size model with the same batch a
 and prints our SAT images/second over ART's.
 
 Usage: python benchmarks/step_cost.py [--repeats 5] [--steps 3] [--methods st,sat,rat]
-       (rat_e0.5 in --methods: RAT with --end_point_fraction=0.5, the end-point study's candidate)
+       (a RAT configuration in --methods: rat_e0.5 is RAT with --end_point_fraction=0.5,
+       rat_m1_e0.5_s1 adds --num_samples=1 and --smooth_from_scale=1)
 The last line is `rat_over_sat=<ratio>` for the CIFAR-size case.
 """
 
@@ -125,7 +126,8 @@ def main():
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--num_steps", type=int, default=10, help="PGD steps K")
     parser.add_argument("--num_samples", type=int, default=2, help="RAT samples m")
-    parser.add_argument("--methods", default="st,sat,rat")
+    parser.add_argument("--methods", default="st,sat,rat",
+                        help="comma-separated method names or RAT configurations (rat_m1_e0.5_s1: m, e, s)")
     parser.add_argument("--sizes", default="mnist,cifar")
     parser.add_argument("--arch", default="small_cnn",
                         help="architecture (rat_tf.architectures), e.g. wrn-10-2 for the robust-overfitting study")
