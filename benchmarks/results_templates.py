@@ -398,7 +398,7 @@ OVERFIT_BEYOND_OUTCOMES = {
     "above": T("yes, by more than the seed spread (lowest seed $low_a > SAT's highest $high_b)"),
     "below": T("no: below it by more than the seed spread (highest seed $high_a < SAT's lowest $low_b)"),
     "overlap": T("not by more than the seed spread ($low_a–$high_a against SAT's $low_b–$high_b)"),
-    "too_few": T("too few seeds to tell ($n_a against SAT's $n_b; two each needed)"),
+    "too_few": T("too few seeds to tell ($n_a against SAT's $n_b, two each needed; SAT's seeds $low_b–$high_b)"),
     "missing": T("no number yet"),
 }
 OVERFIT_BEYOND_YES = T("**Answer:** $configs beat SAT's early-stopped checkpoint by more than the seed spread at "
