@@ -140,6 +140,14 @@ def main():
     load_at_start = os.getloadavg()[0]
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     names = args.methods.split(",")
+    for name in names:
+        try:
+            method, _ = rat_config(name)
+        except ValueError as error:
+            parser.error(str(error))
+        if method not in methods.METHODS:
+            parser.error(f"--methods: {name!r} is neither a method ({', '.join(methods.METHODS)}) "
+                         "nor a RAT configuration such as rat_m1_e0.5_s1")
     for required in ("sat", "rat"):
         if required not in names:
             names.append(required)

@@ -24,3 +24,11 @@ def test_the_timed_model_has_the_configuration():
     config = model.method.get_config()
     assert config["num_samples"] == 1 and config["end_point_fraction"] == 0.5
     assert config["smooth_from_scale"] == 1.0 and config["num_steps"] == 2
+
+
+def test_an_unknown_method_is_a_one_line_error(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["step_cost.py", "--methods=sat,ratt"])
+    with pytest.raises(SystemExit) as exit_info:
+        step_cost.main()
+    assert exit_info.value.code == 2
+    assert "--methods: 'ratt' is neither a method" in capsys.readouterr().err
