@@ -516,7 +516,7 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
              "calibration": True}]
     path = write_jsonl(tmp_path / "overfit.jsonl", rows)
     assert [r["name"] for r in results_overfit.overfit_rows(path)] == ["sat-seed0", "sat-seed1", "rat-seed0",
-                                                                    "rat-seed1"]
+                                                                       "rat-seed1"]
     summary = results_overfit.overfit_summary(results_overfit.overfit_rows(path))
     assert list(summary) == ["sat", "rat"]
     assert summary["sat"]["gap"] == [40, 41] and summary["rat"]["gap"] == [14, 14]       # last train - test
@@ -599,6 +599,12 @@ def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_on
     assert results_overfit.overfit_beyond(summary, str(cost))[-2] == T.OVERFIT_BEYOND_NO.substitute(limit="1.15")
     assert results_overfit.overfit_beyond(summary, str(tmp_path / "none.json"))[-2].startswith("**Answer:** no")
     assert results_overfit.overfit_beyond(OrderedDict(), str(cost)) == []
+    # One seed is too few for a verdict, however far below; the line shows SAT's seed range beside it.
+    one = rows + [overfit_row("rat-m1-e0.5-s1", "rat", 0, [30, 50], [28, 33], (60, 36, 30, 30), (62, 31, 25, 25))]
+    cost.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": {"rat_m1_e0.5_s1": 1.01}}}))
+    single = results_overfit.overfit_beyond(results_overfit.overfit_summary(one), str(cost))[-4]
+    assert "last 25.0 vs SAT best 32.5 ± 0.7 (-7.5 points): too few seeds to tell (1 against SAT's 2" in single
+    assert "SAT's seeds 32.0–33.0); step cost 1.010x" in single
 
 
 def test_the_regime_is_told_in_passes_and_steps_when_curves_are_every_few_steps():
