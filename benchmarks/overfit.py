@@ -137,9 +137,14 @@ METHODS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     # beyond scale 1.
     "rat-m1-e0.5-s1": ("rat", (("num_samples", "1"), ("end_point_fraction", "0.5"),
                                ("smooth_from_scale", "1.0"))),
+    # Adversarial weight perturbation (Wu et al. 2020) with the official code's values: gamma
+    # 0.01 for adversarial training, 0.005 after a warm-up of 10 of 200 epochs for TRADES.
+    "sat-awp": ("sat", (("awp_gamma", "0.01"), ("awp_warmup", "0"))),
+    "rat-awp": ("rat", (("awp_gamma", "0.01"), ("awp_warmup", "0"))),
+    "trades-awp": ("trades", (("awp_gamma", "0.005"), ("awp_warmup", "0.05"))),
 }
 SEEDS = {"sat": 3, "rat": 3, "sat_ars": 2, "trades": 2, "avmixup": 2, "rat-e0.5": 2,
-         "rat-m1-e0.5-s1": 1}
+         "rat-m1-e0.5-s1": 1, "sat-awp": 3, "rat-awp": 3, "trades-awp": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +162,8 @@ class Run:
 
 def _runs(regime: Regime) -> list[Run]:
     # Seed 0 of SAT and RAT first, then the other methods' seed 0, then the further seeds.
-    order = [("sat", 0), ("rat", 0), ("rat-e0.5", 0), ("sat_ars", 0), ("trades", 0), ("avmixup", 0)]
+    order = [("sat", 0), ("rat", 0), ("rat-e0.5", 0), ("sat_ars", 0), ("trades", 0), ("avmixup", 0),
+             ("sat-awp", 0), ("rat-awp", 0), ("trades-awp", 0)]
     order += [(c, 1) for c in METHODS if SEEDS[c] > 1] + [(c, 2) for c in METHODS if SEEDS[c] > 2]
     order += [(c, 0) for c in METHODS if (c, 0) not in order]
     return [Run(f"{c}-seed{s}", c, s, regime) for c, s in order]

@@ -26,6 +26,7 @@ from rat_tf import architectures
 from rat_tf import config as config_lib
 from rat_tf import data as data_lib
 from rat_tf import methods as methods_lib
+from rat_tf import weight_perturbation as awp_lib
 from rat_tf.config import AUTO, DIGITS_EPOCHS, OPTIMIZERS, PAPER_TRAIN_STEPS
 from rat_tf.training import distribute, schedules
 from rat_tf.training import precision as precision_lib
@@ -194,9 +195,19 @@ def _check_arch(name: str) -> bool:
     return True
 
 
-def _check_epsilon_warmup(value: str) -> bool:
-    if str(value).strip().lower() == AUTO:
+def _warmup_check(what: str) -> Callable[[str], bool]:
+    """A validator of a warm-up flag ("auto" or a form `schedules.parse_warmup` accepts)."""
+
+    def check(value: str) -> bool:
+        if str(value).strip().lower() == AUTO:
+            return True
+        try:
+            schedules.parse_warmup(value, what=what)
+        except ValueError as err:
+            raise flags.ValidationError(str(err)) from None
         return True
+
+    return check
     try:
         schedules.parse_warmup(value)
     except ValueError as err:
@@ -324,6 +335,18 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "steps, for every method: an integer number of steps, a fraction in (0, 1) of the "
         "training steps, or epochs written as e.g. 2epochs. 0: no warm-up (the paper). "
         f"{_RECIPE_AUTO}: {_recipe_rule('epsilon_warmup')}.", **fv)
+    flags.DEFINE(_AutoParser(), "awp_gamma", 0.0,
+                 "Adversarial weight perturbation (Wu et al. 2020), for any method: each step the "
+                 "kernels are perturbed by gamma times their norm along the gradient of the "
+                 "method's loss, and the step's gradient is taken there. 0: off (the paper). "
+                 f"auto: the official AWP code's value, {awp_lib.default_gamma('trades'):g} for "
+                 f"trades and {awp_lib.DEFAULT_GAMMA:g} otherwise.",
+                 serializer=_AutoSerializer(), **fv)
+    flags.DEFINE_string(
+        "awp_warmup", AUTO,
+        "Training before the weight perturbation starts, in the forms of --epsilon_warmup. "
+        f"auto: {awp_lib.default_warmup('trades')} of the run for trades (the official code's "
+        "10 of 200 epochs), 0 otherwise.", **fv)
     flags.DEFINE_float("momentum", 0.9, "SGD momentum.", **fv)
     flags.DEFINE(_AutoParser(), "weight_decay", AUTO,
                  "Coupled L2 weight decay (0.5 * wd * sum(w^2) added to the loss). "
@@ -378,7 +401,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     register("learning_rate", lambda v: v == AUTO or (math.isfinite(v) and v > 0),
              "learning_rate must be > 0 or 'auto'")
     register("lr_boundaries", _check_lr_boundaries, "bad learning-rate boundary")
-    register("epsilon_warmup", _check_epsilon_warmup, "bad epsilon warm-up")
+    register("epsilon_warmup", _warmup_check("epsilon warm-up"), "bad epsilon warm-up")
+    register("awp_gamma", lambda v: v == AUTO or (math.isfinite(v) and v >= 0.0),
+             "awp_gamma must be >= 0 or 'auto'")
+    register("awp_warmup", _warmup_check("AWP warm-up"), "bad AWP warm-up")
     register("momentum", lambda v: 0.0 <= v < 1.0, "momentum must be in [0, 1)")
     register("weight_decay", lambda v: v == AUTO or (math.isfinite(v) and v >= 0.0),
              "weight_decay must be >= 0 or 'auto'")

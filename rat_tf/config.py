@@ -39,6 +39,7 @@ from typing import Any
 from rat_tf import architectures
 from rat_tf import data as data_lib
 from rat_tf import methods as methods_lib
+from rat_tf import weight_perturbation as awp_lib
 
 AUTO = "auto"
 
@@ -87,7 +88,8 @@ DEFAULTS: dict[str, Any] = {
     "precision": "float32", "method": "rat", "optimizer": AUTO, "batch_size": 128,
     "train_steps": None, "epochs": None, "steps_per_epoch": None, "learning_rate": AUTO,
     "lr_boundaries": [AUTO],
-    "epsilon_warmup": AUTO, "momentum": 0.9, "weight_decay": AUTO, "eval_epsilon": AUTO,
+    "epsilon_warmup": AUTO, "momentum": 0.9, "weight_decay": AUTO, "awp_gamma": 0.0,
+    "awp_warmup": AUTO, "eval_epsilon": AUTO,
     "eval_step_size": AUTO, "eval_pgd_steps": 10, "validation_freq": 1, "seed": 0,
     "deterministic": False, "strategy": "default", "tpu": None, "model_dir": None,
     "export_dir": None,
@@ -186,6 +188,8 @@ class MethodConfig:
 
     method: str = "rat"
     hyperparameters: tuple[tuple[str, Any], ...] = ()
+    # The hyperparameters an "auto" took from `MNIST_METHOD_RULES` (for the training log).
+    from_mnist_rule: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     def kwargs(self) -> dict[str, Any]:
         """The hyperparameters as keyword arguments, for `RATModel(..., **kwargs)`."""
@@ -203,6 +207,8 @@ class OptimConfig:
       optimizer, learning_rate, lr_boundaries, weight_decay, epsilon_warmup: the training
         recipe; "auto" (each
         of them) until the image shape of npz:/folder: data is known (`resolve_for_data`).
+      awp_gamma, awp_warmup: adversarial weight perturbation (`rat_tf.weight_perturbation`)
+        of relative size gamma (0: off) after a warm-up (a warm-up string, as epsilon_warmup).
     """
 
     optimizer: str = "sgd"
@@ -215,6 +221,8 @@ class OptimConfig:
     momentum: float = 0.9
     weight_decay: float | str = 2e-4
     epsilon_warmup: str = "0"
+    awp_gamma: float = 0.0
+    awp_warmup: str = "0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,6 +365,25 @@ def _resolve_recipe(values: Mapping[str, Any], recipe: Mapping[str, Any] | None)
     return resolved
 
 
+def _resolve_awp(values: Mapping[str, Any], method: str) -> tuple[float, str]:
+    """(awp_gamma, awp_warmup): "auto" is the official AWP code's value for the method."""
+    gamma = values.get("awp_gamma", DEFAULTS["awp_gamma"])
+    if isinstance(gamma, str) and gamma.strip().lower() == AUTO:
+        gamma = awp_lib.default_gamma(method)
+    with field_errors("awp_gamma", gamma, TypeError, ValueError):
+        if isinstance(gamma, bool):
+            raise ValueError("must be a number")
+        gamma = awp_lib.check_gamma(float(gamma))
+    warmup = values.get("awp_warmup", DEFAULTS["awp_warmup"])
+    if isinstance(warmup, str) and warmup.strip().lower() == AUTO:
+        return gamma, awp_lib.default_warmup(method) if gamma else "0"
+    from rat_tf.training import schedules  # pylint: disable=g-import-not-at-top  (import cycle)
+
+    with field_errors("awp_warmup", warmup, ValueError):
+        schedules.parse_warmup(str(warmup), what="AWP warm-up")
+    return gamma, str(warmup).strip()
+
+
 def _resolve_method(values: Mapping[str, Any], family: str) -> tuple[MethodConfig, float]:
     """The method's hyperparameters with "auto"s resolved, and the attack epsilon."""
     method = values.get("method", DEFAULTS["method"])
@@ -372,7 +399,7 @@ def _resolve_method(values: Mapping[str, Any], family: str) -> tuple[MethodConfi
     epsilon = given("epsilon")
     if epsilon == AUTO:
         epsilon = DATASET_EPSILON.get(family, defaults.get("epsilon", DEFAULT_EPSILON))
-    resolved = {}
+    resolved, from_rule = {}, []
     for name, default in defaults.items():
         value = given(name)
         if value != AUTO:
@@ -387,12 +414,14 @@ def _resolve_method(values: Mapping[str, Any], family: str) -> tuple[MethodConfi
         elif name in MNIST_METHOD_RULES and family in (_MNIST, _CUSTOM):
             # npz:/folder: data: stays "auto" until the image shape is known (resolve_for_data).
             resolved[name] = MNIST_METHOD_RULES[name] if family == _MNIST else AUTO
+            from_rule += [name] if family == _MNIST else []
             continue
         else:
             resolved[name] = default
         if isinstance(default, float):
             resolved[name] = float(resolved[name])
-    return MethodConfig(method=method, hyperparameters=tuple(resolved.items())), float(epsilon)
+    return MethodConfig(method=method, hyperparameters=tuple(resolved.items()),
+                        from_mnist_rule=tuple(from_rule)), float(epsilon)
 
 
 def resolve(values: Mapping[str, Any] | None = None) -> TrainConfig:
@@ -418,6 +447,7 @@ def resolve(values: Mapping[str, Any] | None = None) -> TrainConfig:
     family = dataset_family(v["dataset"])
     recipe = _resolve_recipe(v, _auto_recipe(family))
     method, epsilon = _resolve_method(v, family)
+    awp_gamma, awp_warmup = _resolve_awp(v, method.method)
     eval_epsilon = epsilon if v["eval_epsilon"] == AUTO else v["eval_epsilon"]
     eval_step_size = eval_epsilon / 4 if v["eval_step_size"] == AUTO else v["eval_step_size"]
     augment = v["augment"]
@@ -447,7 +477,8 @@ def resolve(values: Mapping[str, Any] | None = None) -> TrainConfig:
                           precision=v["precision"]),
         method=method,
         optim=OptimConfig(batch_size=v["batch_size"], train_steps=train_steps, epochs=epochs,
-                          steps_per_epoch=v["steps_per_epoch"], momentum=v["momentum"], **recipe),
+                          steps_per_epoch=v["steps_per_epoch"], momentum=v["momentum"],
+                          awp_gamma=awp_gamma, awp_warmup=awp_warmup, **recipe),
         eval=EvalConfig(eval_epsilon=float(eval_epsilon), eval_step_size=float(eval_step_size),
                         eval_pgd_steps=v["eval_pgd_steps"],
                         validation_freq=v["validation_freq"]),
@@ -482,7 +513,9 @@ def resolve_for_data(config: TrainConfig, input_shape: tuple[int, int, int]) -> 
         defaults = methods_lib.METHODS[method.method].hyperparameters()
         method = dataclasses.replace(method, hyperparameters=tuple(
             (name, float(MNIST_METHOD_RULES[name] if mnist else defaults[name])) if value == AUTO
-            else (name, value) for name, value in method.hyperparameters))
+            else (name, value) for name, value in method.hyperparameters),
+            from_mnist_rule=tuple(name for name, value in method.hyperparameters
+                                  if value == AUTO and mnist))
     return dataclasses.replace(config, data=data, model=model, optim=optim, method=method)
 
 

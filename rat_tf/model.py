@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from rat_tf import methods as methods_lib
 from rat_tf import randomness, validation
+from rat_tf import weight_perturbation as awp_lib
 from rat_tf.attacks import PGDConfig, pgd
 
 
@@ -65,14 +66,17 @@ class RATModel(keras.Model):
       num_classes: number of classes (default: the classifier's output size).
       epsilon_warmup: training steps over which the training attack's epsilon (and step size)
         ramp linearly from 0 to their values (0: no warm-up); any method.
+      awp_gamma: adversarial weight perturbation (`rat_tf.weight_perturbation`) of relative
+        size gamma on every step, for any method (0: off, the plain step).
+      awp_warmup: training steps before the weight perturbation starts (0: from the first).
       **method_kwargs: hyperparameters of the named method (see `Method.hyperparameters()`).
     """
 
     def __init__(self, classifier: keras.Model, method: str | methods_lib.Method = "rat", *,
                  seed: int = 0, weight_decay: float = 0.0, eval_pgd_steps: int = 0,
                  eval_epsilon: float | None = None, eval_step_size: float | None = None,
-                 num_classes: int | None = None, epsilon_warmup: int = 0, name: str = "rat_model",
-                 **method_kwargs):
+                 num_classes: int | None = None, epsilon_warmup: int = 0, awp_gamma: float = 0.0,
+                 awp_warmup: int = 0, name: str = "rat_model", **method_kwargs):
         # Keras passes its own layer kwargs (trainable, dtype) through from_config.
         layer_kwargs = {k: method_kwargs.pop(k) for k in ("trainable", "dtype") if k in method_kwargs}
         super().__init__(name=name, **layer_kwargs)
@@ -85,6 +89,8 @@ class RATModel(keras.Model):
         self.eval_pgd_steps = validation.check_int("eval_pgd_steps", eval_pgd_steps, minimum=0)
         self.epsilon_warmup = validation.check_int("epsilon_warmup (steps)", epsilon_warmup,
                                                    minimum=0)
+        self.awp_gamma = awp_lib.check_gamma(awp_gamma)
+        self.awp_warmup = validation.check_int("awp_warmup (steps)", awp_warmup, minimum=0)
         self.eval_epsilon = eval_epsilon
         self.eval_step_size = eval_step_size
         self.eval_attack = self._make_eval_attack()
@@ -184,18 +190,57 @@ class RATModel(keras.Model):
         seed = self._step_seed(0, self.optimizer.iterations)
         batch = self.method.training_batch(self._logits, x, y, self.num_classes, seed,
                                            epsilon_scale=self._epsilon_scale())
-        with tf.GradientTape() as tape:
-            y_pred = self.method.forward(self.classifier, batch.inputs)
-            loss = self.compute_loss(x=batch.inputs, y=batch.targets, y_pred=y_pred, training=True)
-            self.loss_tracker.update_state(unscale_for_replicas(loss),
-                                           sample_weight=tf.shape(batch.labels)[0])
-            scaled = self.optimizer.scale_loss(loss)
         weights = self.trainable_weights
-        gradients = tape.gradient(scaled, weights)
+        if self.awp_gamma:
+            y_pred, loss, gradients = self._perturbed_gradients(batch, weights)
+        else:
+            with tf.GradientTape() as tape:
+                y_pred = self.method.forward(self.classifier, batch.inputs)
+                loss = self.compute_loss(x=batch.inputs, y=batch.targets, y_pred=y_pred,
+                                         training=True)
+                scaled = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled, weights)
+        self.loss_tracker.update_state(unscale_for_replicas(loss),
+                                       sample_weight=tf.shape(batch.labels)[0])
         self.optimizer.apply_gradients(zip(gradients, weights))
         results = self.compute_metrics(x, batch.labels, self.method.metric_logits(y_pred))
         results.pop(self.pgd_accuracy.name, None)
         return results
+
+    def _perturbed_gradients(self, batch, weights):
+        """(y_pred, loss, gradients) of the outer pass at the adversarially perturbed weights.
+
+        The ascent pass and the outer pass read the kernels through `keras.StatelessScope`:
+        the variables keep their unperturbed values throughout, so the gradients taken at
+        W + v are applied to W. The ascent pass's BatchNorm updates are discarded; the outer
+        pass's are applied, as in a plain step.
+        """
+        kernels = awp_lib.perturbed_weights(weights)
+        with tf.GradientTape() as tape:
+            with keras.StatelessScope():
+                ascent = self.method.forward(self.classifier, batch.inputs)
+                ascent_loss = self.optimizer.scale_loss(self._train_loss(batch.targets, ascent))
+        ascent_gradients = awp_lib.all_reduce_sum(tape.gradient(ascent_loss, kernels))
+        active = tf.cast(self.optimizer.iterations >= self.awp_warmup, tf.float32)
+        values = [tf.convert_to_tensor(k.value) for k in kernels]
+        deltas = awp_lib.perturbation(values, ascent_gradients, self.awp_gamma * active)
+        perturbed = [tf.stop_gradient(w + d) for w, d in zip(values, deltas)]
+        by_id = {id(k): p for k, p in zip(kernels, perturbed)}
+        sources = [by_id.get(id(w), w) for w in weights]
+        with tf.GradientTape() as tape:
+            tape.watch(perturbed)
+            with keras.StatelessScope(state_mapping=list(zip(kernels, perturbed))) as scope:
+                y_pred = self.method.forward(self.classifier, batch.inputs)
+                # Weight decay at the perturbed weights too, as the official code's SGD does.
+                loss = self.compute_loss(x=batch.inputs, y=batch.targets, y_pred=y_pred,
+                                         training=True)
+            scaled = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, sources)
+        for variable in self.classifier.non_trainable_variables:
+            value = scope.get_current_value(variable)
+            if value is not None:
+                variable.assign(value)
+        return y_pred, loss, gradients
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -227,6 +272,8 @@ class RATModel(keras.Model):
             "eval_step_size": self.eval_step_size,
             "num_classes": self._num_classes,
             "epsilon_warmup": self.epsilon_warmup,
+            "awp_gamma": self.awp_gamma,
+            "awp_warmup": self.awp_warmup,
         }
         config.update(self.method.get_config())
         return config

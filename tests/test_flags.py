@@ -65,8 +65,30 @@ def test_paper_cifar_setting():
     assert dataclasses.asdict(cfg.optim) == {
         "optimizer": "sgd", "batch_size": 128, "train_steps": 80_000, "epochs": None,
         "steps_per_epoch": None, "learning_rate": 0.1, "lr_boundaries": (0.375, 0.5625),
-        "momentum": 0.9, "weight_decay": 2e-4, "epsilon_warmup": "0"}
+        "momentum": 0.9, "weight_decay": 2e-4, "epsilon_warmup": "0", "awp_gamma": 0.0,
+        "awp_warmup": "0"}
     assert cfg.eval.eval_epsilon == 8 / 255 and cfg.eval.eval_step_size == 2 / 255
+
+
+@pytest.mark.parametrize("argv, gamma, warmup", [
+    (["--method=sat", "--awp_gamma=auto"], 0.01, "0"),
+    (["--method=rat", "--awp_gamma=auto"], 0.01, "0"),
+    (["--method=trades", "--awp_gamma=auto"], 0.005, "0.05"),
+    (["--method=trades"], 0.0, "0"),
+    (["--method=avmixup", "--awp_gamma=0.02", "--awp_warmup=2epochs"], 0.02, "2epochs"),
+])
+def test_awp_flags_resolve_to_the_official_defaults(argv, gamma, warmup):
+    cfg = config("--dataset=cifar10", *argv)
+    assert (cfg.optim.awp_gamma, cfg.optim.awp_warmup) == (gamma, warmup)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--awp_gamma=-0.01"], "awp_gamma must be >= 0"),
+    (["--awp_warmup=-3"], "AWP warm-up '-3' must be"),
+])
+def test_bad_awp_flags_are_one_line_errors(argv, message):
+    with pytest.raises(flags.IllegalFlagValueError, match=message):
+        config(*argv)
 
 
 def test_dataset_auto_rules():

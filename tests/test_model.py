@@ -33,6 +33,7 @@ def test_get_config_is_exact_and_round_trips():
     classifier = config.pop("classifier")
     assert config == dict(name="rat_model", method="rat", seed=5, weight_decay=2e-4, eval_pgd_steps=7,
                           eval_epsilon=None, eval_step_size=None, num_classes=None, epsilon_warmup=0,
+                          awp_gamma=0.0, awp_warmup=0,
                           end_point_fraction=0.0, smooth_from_scale=0.0, **RAT_ARGS)
     clone = rat_tf.RATModel.from_config(dict(config, classifier=classifier))
     assert clone.get_config() == model.get_config()

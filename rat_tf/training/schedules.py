@@ -160,8 +160,8 @@ def num_keras_epochs(total_steps: int, steps_per_epoch: int) -> int:
 _EPOCHS_SUFFIX = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*epochs?\s*$")
 
 
-def parse_warmup(text: str) -> tuple[str, float]:
-    """Parses an epsilon warm-up length: ("steps", n), ("fraction", f) or ("epochs", e).
+def parse_warmup(text: str, what: str = "epsilon warm-up") -> tuple[str, float]:
+    """Parses a warm-up length (of the epsilon ramp, or before AWP starts): ("steps", n), ("fraction", f) or ("epochs", e).
 
     Accepted: an integer >= 0 (steps; 0 is no warm-up), a fraction in (0, 1) of the training
     steps, or a number of epochs written with the suffix "epochs" (e.g. "2epochs", "0.5epoch").
@@ -176,21 +176,21 @@ def parse_warmup(text: str) -> tuple[str, float]:
     if match:
         epochs = float(match.group(1))
         if not (math.isfinite(epochs) and epochs > 0):
-            raise ValueError(f"epsilon warm-up {value!r} must be {allowed}")
+            raise ValueError(f"{what} {value!r} must be {allowed}")
         return "epochs", epochs
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"epsilon warm-up {value!r} must be {allowed}") from None
+        raise ValueError(f"{what} {value!r} must be {allowed}") from None
     if 0.0 < number < 1.0:
         return "fraction", number
     if number >= 0.0 and math.isfinite(number) and number == int(number):
         return "steps", float(int(number))
-    raise ValueError(f"epsilon warm-up {value!r} must be {allowed}")
+    raise ValueError(f"{what} {value!r} must be {allowed}")
 
 
 def resolve_warmup(text: str, total_steps: int, steps_per_data_epoch: int) -> int:
-    """The epsilon warm-up in training steps (see `parse_warmup` for the accepted forms).
+    """A warm-up in training steps (see `parse_warmup` for the accepted forms).
 
     Args:
       text: the warm-up length as given (flag value).

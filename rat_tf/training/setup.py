@@ -37,6 +37,8 @@ RESUMABLE_CHANGES = frozenset({
     "train_steps", "epochs", "model_dir", "export_dir", "data_dir", "max_test_examples",
     "eval_epsilon", "eval_step_size", "eval_pgd_steps", "validation_freq", "strategy", "tpu",
     "deterministic"})
+# Fields added after runs were recorded, with the value an older config.json implies.
+ADDED_FIELDS = {"awp_gamma": 0.0, "awp_warmup": "0"}
 
 # Mean and standard deviation for the in-model normalisation come from at most this many
 # training images.
@@ -98,6 +100,8 @@ def check_resumable(previous: dict[str, Any], current: config_lib.TrainConfig,
     for section in previous.values():
         before.update(section)
     now = config_lib.json_ready(current.flag_values())
+    for name, implied in ADDED_FIELDS.items():
+        before.setdefault(name, implied)
     changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and before.get(k) != now[k])
     if changed:
         details = ", ".join(f"--{k} ({before.get(k)!r} there, {now[k]!r} now)" for k in changed)
@@ -167,6 +171,10 @@ def prepare(config: config_lib.TrainConfig) -> Setup:
                              max_test_examples=data_cfg.max_test_examples)
     config = config_lib.resolve_for_data(config, data.input_shape)
     optim = config.optim  # the training recipe's "auto"s may depend on the image shape
+    for name in config.method.from_mnist_rule:
+        logging.info("--%s=auto is %g: the MNIST rule (dataset mnist, or 28x28 grayscale "
+                     "npz:/folder: data); give --%s to override it", name,
+                     config.method.kwargs()[name], name)
     logging.info("dataset %s: %d train / %d test images of shape %s, %d classes", data.name,
                  data.num_train, data.num_test, data.input_shape, data.num_classes)
 
@@ -180,6 +188,8 @@ def prepare(config: config_lib.TrainConfig) -> Setup:
         boundaries = schedules.resolve_boundaries(optim.lr_boundaries, total_steps)
     with field_errors("epsilon_warmup", optim.epsilon_warmup, ValueError):
         warmup_steps = schedules.resolve_warmup(optim.epsilon_warmup, total_steps, data_epoch)
+    with field_errors("awp_warmup", optim.awp_warmup, ValueError):
+        awp_warmup_steps = schedules.resolve_warmup(optim.awp_warmup, total_steps, data_epoch)
     with field_errors("export_dir", run_cfg.export_dir, export_lib.ExportError):
         export_lib.check_export_target(export_target)
 
@@ -206,7 +216,8 @@ def prepare(config: config_lib.TrainConfig) -> Setup:
                 classifier, method_cfg.method, seed=run_cfg.seed,
                 weight_decay=optim.weight_decay, eval_pgd_steps=evaluation.eval_pgd_steps,
                 eval_epsilon=evaluation.eval_epsilon, eval_step_size=evaluation.eval_step_size,
-                num_classes=data.num_classes, epsilon_warmup=warmup_steps, **method_cfg.kwargs())
+                num_classes=data.num_classes, epsilon_warmup=warmup_steps,
+                awp_gamma=optim.awp_gamma, awp_warmup=awp_warmup_steps, **method_cfg.kwargs())
         model.compile(optimizer=build_optimizer(optim, boundaries, config.model.precision),
                       metrics=["accuracy"])
         model(np.zeros((1,) + data.input_shape, np.float32))  # build (BackupAndRestore needs it)
@@ -218,10 +229,12 @@ def prepare(config: config_lib.TrainConfig) -> Setup:
             state = fault_tolerance.restore(model, backup_dir)
         done_steps, initial_epoch = state if state is not None else (0, 0)
     logging.info("%s: %s with %s, %s parameters; %d steps (%d per epoch), %s lr %g divided by 10 "
-                 "at steps %s, weight decay %g, epsilon warm-up %d steps", model_dir,
+                 "at steps %s, weight decay %g, epsilon warm-up %d steps, %s", model_dir,
                  method_cfg.method, config.model.arch, f"{classifier.count_params():,}",
                  total_steps, steps_per_epoch, optim.optimizer, optim.learning_rate, boundaries,
-                 optim.weight_decay, warmup_steps)
+                 optim.weight_decay, warmup_steps,
+                 f"AWP gamma {optim.awp_gamma:g} from step {awp_warmup_steps}" if optim.awp_gamma
+                 else "no AWP")
     return Setup(config=config, strategy=strategy, data=data, model=model, mean=mean, std=std,
                  steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                  lr_boundaries=boundaries, done_steps=done_steps, initial_epoch=initial_epoch,

@@ -136,6 +136,7 @@ def export_metadata(setup: Setup, metrics: dict[str, Any]) -> dict[str, Any]:
         "total_steps": setup.total_steps,
         "lr_boundaries": setup.lr_boundaries,
         "epsilon_warmup_steps": model.epsilon_warmup,
+        "awp": {"gamma": model.awp_gamma, "warmup_steps": model.awp_warmup},
         "test_metrics": {**metrics, "pgd_steps": evaluation.eval_pgd_steps,
                          "num_test_examples": data.num_test},
         "config": config.to_dict(),
