@@ -208,11 +208,6 @@ def _warmup_check(what: str) -> Callable[[str], bool]:
         return True
 
     return check
-    try:
-        schedules.parse_warmup(value)
-    except ValueError as err:
-        raise flags.ValidationError(str(err)) from None
-    return True
 
 
 def _check_lr_boundaries(values: list[str]) -> bool:

@@ -161,7 +161,9 @@ _EPOCHS_SUFFIX = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*epochs
 
 
 def parse_warmup(text: str, what: str = "epsilon warm-up") -> tuple[str, float]:
-    """Parses a warm-up length (of the epsilon ramp, or before AWP starts): ("steps", n), ("fraction", f) or ("epochs", e).
+    """Parses a warm-up length: ("steps", n), ("fraction", f) or ("epochs", e).
+
+    `what` names it in errors: the epsilon ramp's, or the training before AWP starts.
 
     Accepted: an integer >= 0 (steps; 0 is no warm-up), a fraction in (0, 1) of the training
     steps, or a number of epochs written with the suffix "epochs" (e.g. "2epochs", "0.5epoch").
