@@ -7,6 +7,7 @@ and a stateless seed, and returns `tf.stop_gradient`-ed tensors without changing
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Union
 
 import numpy as np
@@ -32,6 +33,49 @@ def as_seed(seed: SeedLike) -> tf.Tensor:
 def batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     """Reshapes a (N,) mask so that it broadcasts against `like` (N, ...)."""
     return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
+
+
+# The threat models AutoAttack evaluates (its `norm` argument), with the same spelling.
+NORMS = ("Linf", "L2")
+
+
+def check_norm(norm: str) -> str:
+    """`norm` if it is one of `NORMS`, else a ValueError naming what is allowed."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    return norm
+
+
+def check_radius(epsilon, norm: str = "Linf") -> float:
+    """The radius in pixel units: in [0, 1] for Linf, finite and >= 0 for L2."""
+    if check_norm(norm) == "Linf":
+        return check_epsilon(epsilon)
+    try:
+        value = float(epsilon)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(epsilon, bool) or not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"epsilon must be a finite L2 radius >= 0 (pixel units), got {epsilon!r}")
+    return value
+
+
+def l2_norm(delta: tf.Tensor) -> tf.Tensor:
+    """Per-example L2 norm of (N, ...) tensors, shaped (N, 1, ..., 1) to broadcast against them."""
+    axes = list(range(1, delta.shape.rank))
+    return tf.sqrt(tf.reduce_sum(tf.square(delta), axis=axes, keepdims=True))
+
+
+def project_l2(x_adv: tf.Tensor, x: tf.Tensor, epsilon) -> tf.Tensor:
+    """AutoAttack's L2 step projection: rescale x_adv - x onto the L2 ball of radius eps if it
+    lies outside, then clip to [0, 1] (which can only shorten it).
+
+    x + (x_adv - x) / (||x_adv - x|| + 1e-12) * min(eps, ||x_adv - x||), clipped to [0, 1],
+    as in autopgd_base.py.
+    """
+    delta = x_adv - x
+    norm = l2_norm(delta)
+    return tf.clip_by_value(x + delta / (norm + 1e-12) * tf.minimum(tf.cast(epsilon, x.dtype), norm),
+                            0.0, 1.0)
 
 
 def project(x_adv: tf.Tensor, x: tf.Tensor, epsilon) -> tf.Tensor:
