@@ -1,4 +1,4 @@
-"""Square Attack, Linf (Andriushchenko et al. 2020): a query-only random search.
+"""Square Attack, Linf and L2 (Andriushchenko et al. 2020): a query-only random search.
 
 "Square Attack: a query-efficient black-box adversarial attack via random search" (ECCV 2020);
 the reference is fra31/auto-attack `autoattack/square.py` (the version AutoAttack runs), with
@@ -13,6 +13,11 @@ tensor functions. Randomness is stateless TF, derived from one seed, so a run is
 Do not wrap the functions in `tf.function`; for speed, pass a compiled model call such as
 `tf.function(lambda x: model(x, training=False), reduce_retracing=True)`.
 
+The L2 version (AutoAttack's `norm='L2'`) starts from a grid of signed "pseudo-Gaussian" tiles
+and, at each iteration, moves perturbation mass from a random old window into a random new
+square (`l2_initial_perturbation`, `l2_window_pattern`), always at L2 norm exactly eps before
+the clip to [0, 1].
+
 Also home of `QueryAttackResult`, shared by the query-only attacks (Square and NAttack).
 """
 
@@ -20,12 +25,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import ProgressFn, QueryFn, SeedLike, as_seed, batch_mask, check_count, check_epsilon, margin
+from rat_tf.attacks.common import (
+    ProgressFn,
+    QueryFn,
+    SeedLike,
+    as_seed,
+    batch_mask,
+    check_count,
+    check_norm,
+    check_radius,
+    l2_norm,
+    margin,
+)
 
 # The square-size schedule is written for this many iterations (Andriushchenko et al. 2020).
 SCHEDULE_ITERATIONS = 10_000
@@ -33,25 +50,27 @@ SCHEDULE_ITERATIONS = 10_000
 
 @dataclasses.dataclass(frozen=True)
 class SquareConfig:
-    """Square Attack, Linf (pixel units).
+    """Square Attack, Linf or L2 (pixel units).
 
     Attributes:
-      epsilon: Linf radius.
+      epsilon: the radius: in [0, 1] for Linf, any finite value >= 0 for L2.
       num_queries: query budget per example (AutoAttack's standard version: 5,000).
-      p_init: initial fraction of pixels in a square (AutoAttack, Linf: 0.8).
+      p_init: initial fraction of pixels in a square (AutoAttack: 0.8 for both norms).
       rescale_schedule: compress the square-size schedule, written for 10,000 iterations, into
         `num_queries` (AutoAttack's `resc_schedule=True`). Off by default, as AutoAttack's
         standard version runs it: with a smaller budget the attack then simply stops earlier in
         the same schedule, and spends its queries on large squares.
+      norm: "Linf" or "L2", the threat model (AutoAttack's spelling).
     """
 
     epsilon: float
     num_queries: int = 5000
     p_init: float = 0.8
     rescale_schedule: bool = False
+    norm: str = "Linf"
 
     def __post_init__(self):
-        check_epsilon(self.epsilon)
+        check_radius(self.epsilon, check_norm(self.norm))
         check_count("num_queries", self.num_queries)
         if isinstance(self.p_init, bool) or not 0.0 < self.p_init <= 1.0:
             raise ValueError(f"p_init must be in (0, 1], got {self.p_init!r}")
@@ -108,6 +127,98 @@ def square_size_fraction(iteration: int, num_queries: int, p_init: float,
     return p_init
 
 
+def square_side(iteration: int, height: int, width: int, config: SquareConfig) -> int:
+    """The side, in pixels, of the square drawn at `iteration` (0-based, after the start).
+
+    round(sqrt(p * H * W)) for the fraction p of `square_size_fraction`, at most min(H, W); at
+    least 1 for Linf, and for L2 at least 3 and odd (AutoAttack's L2 rule: a window wide enough
+    for the +- halves of `l2_window_pattern`).
+    """
+    side = int(round(math.sqrt(square_size_fraction(iteration, config.num_queries, config.p_init,
+                                                    config.rescale_schedule) * height * width)))
+    if config.norm == "Linf":
+        return min(max(side, 1), height, width)
+    side = max(side, 3)
+    side += 1 - side % 2
+    return min(side, height, width)
+
+
+def _rectangle_pattern(rows: int, cols: int) -> np.ndarray:
+    """AutoAttack's `eta_rectangles` for L2: nested rectangles around the centre, unit L2 norm.
+
+    The reference adds 1 / (k + 1)^2 on the rectangle of Chebyshev radius k around the centre
+    (rows // 2, cols // 2) for k = 0 .. max(rows // 2, cols // 2); a pixel at Chebyshev distance
+    d therefore holds the tail sum over k >= d, computed here in closed form.
+    """
+    if rows == 0:
+        return np.zeros((0, cols))
+    levels = max(rows // 2, cols // 2) + 1
+    tail = np.cumsum(1.0 / np.arange(levels, 0, -1, dtype=np.float64) ** 2)[::-1]
+    distance = np.maximum(np.abs(np.arange(rows) - rows // 2)[:, None],
+                          np.abs(np.arange(cols) - cols // 2)[None, :])
+    pattern = tail[distance]
+    return pattern / np.sqrt(np.sum(pattern ** 2))
+
+
+def l2_window_pattern(side: int) -> np.ndarray:
+    """AutoAttack's L2 `eta(s)` before its random transpose: a (side, side) float64 array of
+    unit L2 norm, +rectangles on the top side // 2 rows and -rectangles on the others.
+
+    Pulling opposite signs together concentrates the change on a few pixels like a Gaussian
+    bump, while keeping the window's total nearly zero.
+    """
+    pattern = np.concatenate([_rectangle_pattern(side // 2, side),
+                              -_rectangle_pattern(side - side // 2, side)], axis=0)
+    return pattern / np.sqrt(np.sum(pattern ** 2))
+
+
+def _tile_axis(length: int, tile: int):
+    """Along one image axis: each pixel's tile, offset inside it, and whether a tile covers it.
+
+    As many whole tiles as fit, centred (the reference's 5 tiles of side H // 5 whenever its
+    grid fits the image).
+    """
+    count = length // tile
+    position = np.arange(length) - (length - count * tile) // 2
+    inside = (position >= 0) & (position < count * tile)
+    return np.clip(position // tile, 0, count - 1), position % tile, inside, count
+
+
+def l2_initial_perturbation(shape: Sequence[int], seed: tf.Tensor, epsilon,
+                            dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """The L2 start: a grid of `l2_window_pattern` tiles, each with a random sign per channel and
+    a random transpose, rescaled to L2 norm exactly `epsilon` per example (before any clip).
+
+    Tiles have side max(min(H, W) // 5, 1) (AutoAttack: H // 5, a 5 x 5 grid on CIFAR).
+
+    Args:
+      shape: (N, H, W, C) of the images.
+      seed: a stateless seed of shape (2,).
+      epsilon: the L2 radius.
+      dtype: a float dtype.
+
+    Returns:
+      The perturbation delta, (N, H, W, C), with ||delta_n||_2 = epsilon for every n.
+    """
+    n, h, w, c = (int(d) for d in shape)
+    tile = max(min(h, w) // 5, 1)
+    pattern = l2_window_pattern(tile)
+    tile_row, row, rows_inside, num_rows = _tile_axis(h, tile)
+    tile_col, col, cols_inside, num_cols = _tile_axis(w, tile)
+    inside = rows_inside[:, None] & cols_inside[None, :]
+    straight = np.where(inside, pattern[row[:, None], col[None, :]], 0.0)
+    transposed = np.where(inside, pattern[col[None, :], row[:, None]], 0.0)
+    seeds = randomness.split(seed, 2)
+    signs = _random_signs(seeds[0], [n, num_rows, num_cols, c], dtype)
+    flip = tf.random.stateless_uniform([n, num_rows, num_cols, 1], seeds[1], 0, 2, dtype=tf.int32) == 1
+    # From one draw per tile to one per pixel.
+    signs = tf.gather(tf.gather(signs, tile_row, axis=1), tile_col, axis=2)
+    flip = tf.gather(tf.gather(flip, tile_row, axis=1), tile_col, axis=2)
+    delta = tf.where(flip, tf.constant(transposed[None, :, :, None], dtype),
+                     tf.constant(straight[None, :, :, None], dtype)) * signs
+    return tf.cast(epsilon, dtype) * delta / (l2_norm(delta) + 1e-12)
+
+
 def _validate(x):
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
@@ -128,7 +239,8 @@ def _random_signs(seed: tf.Tensor, shape, dtype) -> tf.Tensor:
 @tf.function(reduce_retracing=True)
 def _propose(x_best, lower, upper, index, seed, size, eps):
     """Candidates for the examples `index`: a random square per image moved to the ball's edge."""
-    h, w, c = x_best.shape[1], x_best.shape[2], x_best.shape[3]
+    # Dynamic sizes: reduce_retracing relaxes the image dimensions once a second size is seen.
+    h, w, c = tf.unstack(tf.shape(x_best)[1:])
     n_active = tf.shape(index)[0]
     seeds = randomness.split(seed, 3)
     top = tf.random.stateless_uniform([n_active, 1, 1, 1], seeds[0], 0, h - size + 1, dtype=tf.int32)
@@ -140,6 +252,52 @@ def _propose(x_best, lower, upper, index, seed, size, eps):
     current = tf.gather(x_best, index)
     candidate = tf.where(square, current + 2.0 * eps * signs, current)
     return tf.clip_by_value(candidate, tf.gather(lower, index), tf.gather(upper, index))
+
+
+@tf.function(reduce_retracing=True)
+def _propose_l2(x_best, x, index, seed, size, eps, pattern):
+    """L2 candidates for the examples `index` (AutoAttack's update, one draw per image).
+
+    Each image draws a new square and an old window of side `size`. The new square gets the
+    `pattern` (`l2_window_pattern(size)` zero-padded to (S, S); transposed for half the images)
+    with a random sign per channel, plus the perturbation it already holds (normalised per
+    channel); the old window is emptied. Per channel, the new square is rescaled to carry what
+    both windows held plus an even share of the budget earlier clips left unused, and the whole
+    perturbation is rescaled to L2 norm eps before the clip to [0, 1].
+    """
+    # Dynamic sizes: reduce_retracing relaxes the image dimensions once a second size is seen.
+    h, w, c = tf.unstack(tf.shape(x_best)[1:])
+    n_active = tf.shape(index)[0]
+    seeds = randomness.split(seed, 6)
+    top = tf.random.stateless_uniform([n_active, 1, 1, 1], seeds[0], 0, h - size + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([n_active, 1, 1, 1], seeds[1], 0, w - size + 1, dtype=tf.int32)
+    old_top = tf.random.stateless_uniform([n_active, 1, 1, 1], seeds[2], 0, h - size + 1, dtype=tf.int32)
+    old_left = tf.random.stateless_uniform([n_active, 1, 1, 1], seeds[3], 0, w - size + 1, dtype=tf.int32)
+    signs = _random_signs(seeds[4], [n_active, 1, 1, c], x_best.dtype)
+    flip = tf.random.stateless_uniform([n_active, 1, 1, 1], seeds[5], 0, 2, dtype=tf.int32) == 1
+    rows = tf.range(h)[None, :, None, None]
+    cols = tf.range(w)[None, None, :, None]
+    square = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+    old = (rows >= old_top) & (rows < old_top + size) & (cols >= old_left) & (cols < old_left + size)
+    # The pattern laid on the square: pixel (r, q) of the square reads pattern[r, q] (or [q, r]).
+    r = tf.clip_by_value(rows - top, 0, size - 1)
+    q = tf.clip_by_value(cols - left, 0, size - 1)
+    padded = tf.shape(pattern)[0]
+    placed = tf.gather(tf.reshape(pattern, [-1]), tf.where(flip, q * padded + r, r * padded + q))
+
+    clean = tf.gather(x, index)
+    delta = tf.gather(x_best, index) - clean
+
+    def channel_norm(values, mask):
+        return tf.sqrt(tf.reduce_sum(tf.square(tf.where(mask, values, 0.0)), axis=[1, 2], keepdims=True))
+
+    # L2 budget lost to earlier clips to [0, 1], shared evenly by the channels.
+    spare = tf.maximum(tf.square(eps) - tf.square(l2_norm(delta)), 0.0) / tf.cast(c, delta.dtype)
+    both = channel_norm(delta, square | old)
+    new = placed * signs + delta / (channel_norm(delta, square) + 1e-12)
+    new = new / (channel_norm(new, square) + 1e-12) * tf.sqrt(spare + tf.square(both))
+    delta = tf.where(square, new, tf.where(old, tf.zeros_like(delta), delta))
+    return tf.clip_by_value(clean + eps * delta / (l2_norm(delta) + 1e-12), 0.0, 1.0)
 
 
 @tf.function(reduce_retracing=True)
@@ -168,62 +326,99 @@ def square_attack_result(logits_fn: QueryFn,
                          *,
                          rescale_schedule: bool = False,
                          probabilities: bool = False,
-                         progress: Optional[ProgressFn] = None) -> QueryAttackResult:
-    """Square Attack (Linf, untargeted, margin loss), returning per-example details.
+                         progress: Optional[ProgressFn] = None,
+                         norm: str = "Linf") -> QueryAttackResult:
+    """Square Attack (Linf or L2, untargeted, margin loss), returning per-example details.
 
-    Start: x + eps * s with random signs s constant along each image column (vertical stripes,
-    per channel), clipped to [0, 1]. Iteration i: each example still classified as y draws a
-    square of side round(sqrt(p_i * H * W)) at a uniformly random position and a random sign per
-    channel; inside the square the current point gets 2 eps * sign added and is projected back
-    onto B(x, eps) and [0, 1] (so the square's pixels land on x +- eps, or on the [0, 1] bound).
-    The candidate is kept if it lowers the margin z_y - max_{j != y} z_j. An example stops once
-    its margin is <= 0 (misclassified).
+    Linf. Start: x + eps * s with random signs s constant along each image column (vertical
+    stripes, per channel), clipped to [0, 1]. Iteration i: each example still classified as y
+    draws a square of side round(sqrt(p_i * H * W)) at a uniformly random position and a random
+    sign per channel; inside the square the current point gets 2 eps * sign added and is
+    projected back onto B(x, eps) and [0, 1] (so the square's pixels land on x +- eps, or on the
+    [0, 1] bound).
+
+    L2. Start: x + `l2_initial_perturbation` (L2 norm eps), clipped to [0, 1]. Iteration i:
+    each example draws two windows of side round(sqrt(p_i * H * W)) (odd, >= 3); the first gets
+    a fresh signed `l2_window_pattern` on top of its old content, the second is emptied, and the
+    mass of both (plus any budget earlier clips left unused) moves into the first, so the
+    perturbation keeps L2 norm eps before the clip to [0, 1] (see `_propose_l2`).
+
+    Both norms keep a candidate if it lowers the margin z_y - max_{j != y} z_j. An example stops
+    once its margin is <= 0 (misclassified).
 
     The square-size schedule p_i is AutoAttack's standard one: fixed for 10,000 iterations
     whatever the budget (`resc_schedule=False` there). `rescale_schedule=True` compresses it
     into `num_queries` instead.
 
     Deviations from fra31/auto-attack, chosen for batched strength: each image draws its own
-    square position and signs (as the original max-andr code; AutoAttack's version draws one
-    square and one sign per channel for the whole batch); positions are uniform over all
-    H - s + 1 offsets (the reference never samples the last one); the query budget counts the
-    initial query, so no example is queried more than `num_queries` times.
+    square position(s) and signs (as the original max-andr code; AutoAttack's version draws one
+    square and one sign per channel for the whole batch), and, for L2, its own transposes of
+    the window pattern; positions are uniform over all H - s + 1 offsets (the reference never
+    samples the last one); the query budget counts the initial query, so no example is queried
+    more than `num_queries` times. The L2 start tiles min(H, W) // 5 wide (at least 1) fill the
+    image with as many whole tiles as fit, centred on each axis: the reference's grid whenever
+    that grid fits a square image (on images smaller than about 25 pixels it runs off the
+    image, and it centres the columns by H).
 
     Args:
       logits_fn: images -> logits (tensor or numpy); only called, never differentiated.
       x: clean images, float NHWC in [0, 1].
       y: integer labels (N,).
-      epsilon: Linf radius (pixel units).
+      epsilon: the radius (pixel units): in [0, 1] for Linf, >= 0 for L2.
       num_queries: query budget per example (AutoAttack's standard version: 5,000).
-      p_init: initial fraction of pixels in a square (0.8 for Linf in AutoAttack).
+      p_init: initial fraction of pixels in a square (0.8 for both norms in AutoAttack).
       seed: an int or a stateless seed of shape (2,).
       rescale_schedule: compress the schedule into `num_queries` (see `SquareConfig`).
       probabilities: `logits_fn` returns softmax probabilities instead of logits.
       progress: optional callback(iteration, number of examples still robust).
+      norm: "Linf" or "L2".
 
     Returns:
       A `QueryAttackResult`: for successful examples the misclassified point; for the others
       the point of lowest margin found (the clean image for examples misclassified clean and
       for epsilon = 0).
     """
-    config = SquareConfig(epsilon, num_queries, p_init, rescale_schedule)
+    config = SquareConfig(epsilon, num_queries, p_init, rescale_schedule, norm)
     x = _validate(x)
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     seed = as_seed(seed)
     n, h, w, c = (int(d) for d in x.shape)
     eps = tf.cast(epsilon, x.dtype)
-    lower = tf.maximum(x - eps, 0.0)
-    upper = tf.minimum(x + eps, 1.0)
 
     clean_margin = margin(query_logits(logits_fn, x, probabilities), y)
     queries = tf.zeros([n], tf.int32)
     if epsilon == 0.0:
         return QueryAttackResult(tf.identity(x), clean_margin <= 0, queries)
 
-    stripes = _random_signs(randomness.fold_in(seed, 0), [n, 1, w, c], x.dtype)
+    sizes = [square_side(i, h, w, config) for i in range(config.num_queries - 1)]
+    if norm == "Linf":
+        lower = tf.maximum(x - eps, 0.0)
+        upper = tf.minimum(x + eps, 1.0)
+        start = tf.clip_by_value(x + eps * _random_signs(randomness.fold_in(seed, 0), [n, 1, w, c], x.dtype),
+                                 0.0, 1.0)
+
+        def propose(x_best, index, i, size):
+            return _propose(x_best, lower, upper, index, randomness.fold_in(seed, i + 1), size, eps)
+    else:
+        start = tf.clip_by_value(x + l2_initial_perturbation(x.shape, randomness.fold_in(seed, 0), eps, x.dtype),
+                                 0.0, 1.0)
+        # One zero-padded pattern per distinct side (a handful), picked by iteration, so the
+        # compiled proposal sees one shape throughout.
+        sides = sorted(set(sizes))
+        padded = max(sides, default=1)
+        patterns = np.zeros((max(len(sides), 1), padded, padded))
+        for k, side in enumerate(sides):
+            patterns[k, :side, :side] = l2_window_pattern(side)
+        patterns = tf.constant(patterns, x.dtype)
+        kinds = tf.constant([sides.index(size) for size in sizes] or [0], tf.int32)
+
+        def propose(x_best, index, i, size):
+            return _propose_l2(x_best, x, index, randomness.fold_in(seed, i + 1), size, eps,
+                               tf.gather(patterns, kinds[i]))
+
     # Examples misclassified clean are returned unchanged and never queried.
     attacked = clean_margin > 0
-    x_best = tf.where(batch_mask(attacked, x), tf.clip_by_value(x + eps * stripes, 0.0, 1.0), x)
+    x_best = tf.where(batch_mask(attacked, x), start, x)
     best_margin = clean_margin
     index = tf.where(attacked)[:, 0]
     if int(index.shape[0]) > 0:
@@ -232,12 +427,9 @@ def square_attack_result(logits_fn: QueryFn,
         best_margin = tf.tensor_scatter_nd_update(best_margin, index[:, None], start_margin)
     queries = tf.cast(attacked, tf.int32)
 
-    sizes = [min(max(int(round(math.sqrt(
-        square_size_fraction(i, config.num_queries, config.p_init, config.rescale_schedule) * h * w))), 1), h, w)
-        for i in range(config.num_queries - 1)]
     state = (x_best, best_margin, queries)
     if progress is None:
-        searched = _search_in_graph(logits_fn, y, lower, upper, seed, eps, sizes, probabilities, state)
+        searched = _search_in_graph(logits_fn, y, propose, sizes, probabilities, state)
         if searched is not None:
             return QueryAttackResult(tf.stop_gradient(searched[0]), searched[1] <= 0, searched[2])
     for i, size in enumerate(sizes):
@@ -247,8 +439,7 @@ def square_attack_result(logits_fn: QueryFn,
             progress(i, n_active)
         if n_active == 0:
             break
-        candidate = _propose(x_best, lower, upper, index, randomness.fold_in(seed, i + 1),
-                             tf.constant(size, tf.int32), eps)
+        candidate = propose(x_best, index, i, tf.constant(size, tf.int32))
         logits = query_logits(logits_fn, candidate, probabilities)
         x_best, best_margin, queries = _accept(x_best, best_margin, queries, index, candidate,
                                                logits, y)
@@ -256,7 +447,7 @@ def square_attack_result(logits_fn: QueryFn,
 
 
 def square_attack(logits_fn: QueryFn, x: tf.Tensor, y: tf.Tensor, epsilon: float, *args, **kwargs) -> tf.Tensor:
-    """Square Attack (Linf), query-only; returns the adversarial images.
+    """Square Attack (Linf or L2, `norm=`), query-only; returns the adversarial images.
 
     See `square_attack_result` for the algorithm and arguments. For examples the attack does
     not fool, the returned image is the point of lowest margin found (still in the ball), so the
@@ -264,7 +455,13 @@ def square_attack(logits_fn: QueryFn, x: tf.Tensor, y: tf.Tensor, epsilon: float
     """
     return square_attack_result(logits_fn, x, y, epsilon, *args, **kwargs).adversarial
 
-def _search_in_graph(logits_fn, y, lower, upper, seed, eps, sizes, probabilities, state):
+
+# propose(x_best, index, iteration, side) -> candidates for the examples `index`.
+ProposeFn = Callable[[tf.Tensor, tf.Tensor, object, tf.Tensor], tf.Tensor]
+
+
+def _search_in_graph(logits_fn: QueryFn, y: tf.Tensor, propose: ProposeFn, sizes: Sequence[int],
+                     probabilities: bool, state):
     """The search loop as one `tf.while_loop` (same draws and result as the Python loop).
 
     Returns the final (x_best, best_margin, queries), or None when `logits_fn` cannot be traced
@@ -275,7 +472,7 @@ def _search_in_graph(logits_fn, y, lower, upper, seed, eps, sizes, probabilities
     def search(x_best, best_margin, queries):
         def body(i, x_best, best_margin, queries):
             index = tf.where(best_margin > 0)[:, 0]
-            candidate = _propose(x_best, lower, upper, index, randomness.fold_in(seed, i + 1), sizes[i], eps)
+            candidate = propose(x_best, index, i, sizes[i])
             logits = tf.cast(logits_fn(candidate), tf.float32)
             if probabilities:
                 logits = tf.math.log(tf.maximum(logits, 1e-30))
