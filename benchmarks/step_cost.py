@@ -11,7 +11,8 @@ and prints our SAT images/second over ART's.
 
 Usage: python benchmarks/step_cost.py [--repeats 5] [--steps 3] [--methods st,sat,rat]
        (a RAT configuration in --methods: rat_e0.5 is RAT with --end_point_fraction=0.5,
-       rat_m1_e0.5_s1 adds --num_samples=1 and --smooth_from_scale=1)
+       rat_m1_e0.5_s1 adds --num_samples=1 and --smooth_from_scale=1; a name ending in _awp, such
+       as sat_awp or rat_e0.5_awp, adds adversarial weight perturbation with the official gamma)
 The last line is `rat_over_sat=<ratio>` for the CIFAR-size case.
 """
 
@@ -32,7 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import rat_tf  # noqa: E402
-from rat_tf import architectures, files, methods  # noqa: E402
+from rat_tf import architectures, files, methods, weight_perturbation  # noqa: E402
 
 SIZES = {"mnist": ((28, 28, 1), 0.3, 0.075), "cifar": ((32, 32, 3), 8 / 255, 2 / 255)}
 
@@ -42,8 +43,18 @@ SIZES = {"mnist": ((28, 28, 1), 0.3, 0.075), "cifar": ((32, 32, 3), 8 / 255, 2 /
 RAT_KNOBS = {"m": ("num_samples", int), "e": ("end_point_fraction", float), "s": ("smooth_from_scale", float)}
 
 
+AWP_SUFFIX = "_awp"
+
+
 def rat_config(name: str) -> tuple[str, dict]:
-    """'rat_e0.5' -> ('rat', {'end_point_fraction': 0.5}); any other method name -> (name, {})."""
+    """'rat_e0.5' -> ('rat', {'end_point_fraction': 0.5}); any other method name -> (name, {}).
+
+    A name ending in _awp (sat_awp, rat_e0.5_awp) is that configuration with adversarial weight
+    perturbation at the official code's gamma for the method: {'awp_gamma': ...} among the knobs.
+    """
+    if name.endswith(AWP_SUFFIX):
+        method, knobs = rat_config(name[:-len(AWP_SUFFIX)])
+        return method, {**knobs, "awp_gamma": weight_perturbation.default_gamma(method)}
     parts = name.split("_")
     if parts[0] != "rat" or len(parts) == 1 or not all(p[:1] in RAT_KNOBS for p in parts[1:]):
         return name, {}
@@ -65,7 +76,7 @@ def build_model(method, shape, epsilon, step_size, num_steps, num_samples, jit_c
     wanted = dict(epsilon=epsilon, step_size=step_size, num_steps=num_steps, num_samples=num_samples)
     method, knobs = rat_config(method)
     wanted.update(knobs)
-    params = methods.METHODS[method].hyperparameters()
+    params = {*methods.METHODS[method].hyperparameters(), "awp_gamma"}
     model = rat_tf.RATModel(classifier, method, **{k: v for k, v in wanted.items() if k in params})
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
                   jit_compile=jit_compile)
@@ -147,7 +158,7 @@ def main():
             parser.error(str(error))
         if method not in methods.METHODS:
             parser.error(f"--methods: {name!r} is neither a method ({', '.join(methods.METHODS)}) "
-                         "nor a RAT configuration such as rat_m1_e0.5_s1")
+                         "nor a RAT configuration such as rat_m1_e0.5_s1, with or without _awp")
     for required in ("sat", "rat"):
         if required not in names:
             names.append(required)

@@ -17,6 +17,9 @@ def test_rat_configuration_names():
         assert step_cost.rat_config(name) == (name, {})
     with pytest.raises(ValueError, match="--methods: 'rat_mx'"):
         step_cost.rat_config("rat_mx")
+    assert step_cost.rat_config("sat_awp") == ("sat", {"awp_gamma": 0.01})
+    assert step_cost.rat_config("trades_awp") == ("trades", {"awp_gamma": 0.005})
+    assert step_cost.rat_config("rat_e0.5_awp") == ("rat", {"end_point_fraction": 0.5, "awp_gamma": 0.01})
 
 
 def test_the_timed_model_has_the_configuration():
@@ -24,6 +27,7 @@ def test_the_timed_model_has_the_configuration():
     config = model.method.get_config()
     assert config["num_samples"] == 1 and config["end_point_fraction"] == 0.5
     assert config["smooth_from_scale"] == 1.0 and config["num_steps"] == 2
+    assert step_cost.build_model("sat_awp", (28, 28, 1), 0.3, 0.075, 2, num_samples=2).awp_gamma == 0.01
 
 
 def test_an_unknown_method_is_a_one_line_error(monkeypatch, capsys):
