@@ -65,8 +65,8 @@ PAPER_MINUTES_PER_1000 = {"sat": 41.88, "rat": 47.95}
 # The report titles of rat_tf.evaluation.suite.REGISTRY (a test keeps them equal; importing the
 # registry here would import TensorFlow, seconds for a page of tables), plus AutoAttack's own key.
 ATTACK_TITLES = OrderedDict([("fgsm", "FGSM"), ("pgd", "PGD"), ("cw", "CW-inf"), ("apgd_ce", "APGD-CE"),
-                             ("apgd_t", "APGD-T"), ("fab_t", "FAB-T"), ("square", "Square"), ("nattack", "NAttack"),
-                             ("autoattack", "AutoAttack")])
+                             ("apgd_dlr", "APGD-DLR"), ("apgd_t", "APGD-T"), ("fab", "FAB"), ("fab_t", "FAB-T"),
+                             ("square", "Square"), ("nattack", "NAttack"), ("autoattack", "AutoAttack")])
 # (key, column title); PGD's title gets its number of steps.
 ATTACK_COLUMNS = [(k, "PGD-{pgd}" if k == "pgd" else title) for k, title in ATTACK_TITLES.items()]
 AUTOATTACK_PRESET = "cpu-autoattack"   # AutoAttack's standard version plus FGSM, PGD-20, CW-inf (reproduce.py)

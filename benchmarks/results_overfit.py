@@ -24,7 +24,18 @@ REPO = reproduce.REPO
 OVERFIT_RESULTS = os.path.join(REPO, "benchmarks", "results", "overfit.jsonl")
 OVERFIT_FIGURE = os.path.join(REPO, "docs", "fig_overfit_gap.png")
 OVERFIT_LABELS = {"rat-e0.5": "RAT with e = 0.5 end points",
-                  "rat-m1-e0.5-s1": "RAT with m = 1, e = 0.5, soft labels beyond s = 1"}
+                  "rat-m1-e0.5-s1": "RAT with m = 1, e = 0.5, soft labels beyond s = 1",
+                  "sat-awp": "SAT+AWP", "rat-awp": "RAT+AWP", "trades-awp": "TRADES+AWP"}
+# The AWP configurations and the configuration each perturbs.
+AWP_BASES = {"sat-awp": "sat", "rat-awp": "rat", "trades-awp": "trades"}
+
+# The paper's scale, for the regime's description: CIFAR-10's 50,000 training images, WRN-34-10's
+# parameters (`rat_tf.architectures.build("wrn-34-10", (32, 32, 3), 10).count_params()`) and its
+# 80,000 steps; and the study's architectures' parameters, counted the same way.
+PAPER_TRAIN_IMAGES = 50_000
+PAPER_PARAMETERS = 46_182_906
+PAPER_STEPS = 80_000
+PARAMETERS = {"wrn-10-2": 304_634}
 
 
 def overfit_rows(path: str = OVERFIT_RESULTS) -> list[dict[str, Any]]:
@@ -63,6 +74,11 @@ def overfit_summary(rows: list[dict[str, Any]]) -> "OrderedDict[str, dict[str, A
                                     if r.get(point, {}).get("pgd") is not None
                                     and r[point].get("autoattack") is not None]
         e["gap"] = [r["curves"][-1]["train_pgd"] - r["curves"][-1]["test_pgd"] for r in runs if r.get("curves")]
+        e["last_train_pgd"] = [r["curves"][-1]["train_pgd"] for r in runs if r.get("curves")]
+        e["last_test_pgd"] = [r["curves"][-1]["test_pgd"] for r in runs if r.get("curves")]
+        e["drop"] = [r["best"]["autoattack"] - r["last"]["autoattack"] for r in runs
+                     if r.get("best", {}).get("autoattack") is not None
+                     and r.get("last", {}).get("autoattack") is not None]
         e["best_epoch"] = [r["best_epoch"] for r in runs if r.get("best_epoch") is not None]
         summary[config] = e
     return summary
@@ -94,8 +110,11 @@ def overfit_verdicts(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
 
     def diff(x):
         return f"{x['difference']:+.1f}" if "difference" in x else "–"
-    lines = [T.OVERFIT_GAP.substitute(rat=mean_sd(rat["gap"]), sat=mean_sd(sat["gap"]), difference=diff(v["gap"]),
-                                      outcome=_outcome(T.OVERFIT_GAP_OUTCOMES, v["gap"]))]
+    lines = [T.OVERFIT_GAP.substitute(
+        rat=mean_sd(rat["gap"]), sat=mean_sd(sat["gap"]), difference=diff(v["gap"]),
+        outcome=_outcome(T.OVERFIT_GAP_OUTCOMES, v["gap"]), moved=T.OVERFIT_MOVED[what_moved(rat, sat)],
+        **{f"{split}_{c}": mean_sd(e[f"last_{split}_pgd"]) for split in ("train", "test")
+           for c, e in (("rat", rat), ("sat", sat))})]
     for point in ("last", "best"):
         x = v[f"{point}_autoattack"]
         lines.append(T.OVERFIT_AA.substitute(checkpoint=point, rat=mean_sd(rat[f"{point}_autoattack"]),
@@ -106,6 +125,38 @@ def overfit_verdicts(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
                                                  sat=mean_sd(sat[f"{point}_pgd_aa"]),
                                                  outcome=_outcome(T.OVERFIT_OUTCOMES, v[f"{point}_pgd_aa"])))
     return lines
+
+
+def what_moved(rat: dict[str, Any], sat: dict[str, Any]) -> str:
+    """Why RAT's train − test gap differs from SAT's (a key of `OVERFIT_MOVED`), from the means."""
+    def mean(values):
+        return sum(values) / len(values) if values else float("nan")
+    if not mean(rat["gap"]) < mean(sat["gap"]):
+        return "wider"
+    return "test_up" if mean(rat["last_test_pgd"]) > mean(sat["last_test_pgd"]) else "train_down"
+
+
+def overfit_awp(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
+    """AWP's lines: RAT+AWP against SAT+AWP at both checkpoints, and each AWP configuration's
+    best-to-last AutoAttack drop against its plain configuration's (empty without AWP rows)."""
+    lines = []
+    rat, sat = summary.get("rat-awp"), summary.get("sat-awp")
+    if rat and sat:
+        for point in ("last", "best"):
+            x = separation(rat[f"{point}_autoattack"], sat[f"{point}_autoattack"])
+            lines.append(T.OVERFIT_AWP_PAIR.substitute(
+                checkpoint=point, rat=mean_sd(rat[f"{point}_autoattack"]), sat=mean_sd(sat[f"{point}_autoattack"]),
+                difference=f"{x['difference']:+.1f}" if "difference" in x else "–",
+                outcome=_outcome(T.OVERFIT_OUTCOMES, x)))
+    for config, base in AWP_BASES.items():
+        e, b = summary.get(config), summary.get(base)
+        if not (e and b and e["drop"]):
+            continue
+        x = separation(e["drop"], b["drop"])
+        lines.append(T.OVERFIT_AWP_DROP.substitute(
+            label=OVERFIT_LABELS[config], base=LABELS.get(base, base), awp=mean_sd(e["drop"]),
+            plain=mean_sd(b["drop"]), outcome=_outcome(T.OVERFIT_AWP_DROP_OUTCOMES, x)))
+    return [T.OVERFIT_AWP_HEADING, "", *lines, ""] if lines else []
 
 
 def overfit_table(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
@@ -173,18 +224,39 @@ def _regime_length(regime: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                                        steps=f"{steps:,}" if steps else "?")
 
 
+def _span(values: list[str]) -> str:
+    """'a' or 'a–b' for the lowest and highest of sorted values; '?' for none."""
+    return "?" if not values else values[0] if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
+
+
+def _percent(part: Optional[float], whole: float) -> str:
+    return "?" if not part else f"{100 * part / whole:.1g}"
+
+
 def _regime_text(rows: list[dict[str, Any]]) -> str:
     regime = next((r["regime"] for r in rows if r.get("regime")), None)
     if not regime:
         return ""
-    return T.OVERFIT_REGIME.substitute(arch=regime.get("arch", "?"), length=_regime_length(regime, rows),
-                                       train_examples=f"{regime.get('train_examples', 0):,}")
+    steps = next((r["total_steps"] for r in rows if r.get("total_steps")), None)
+    sat = [r for r in rows if (r.get("config_name") or r.get("method")) == "sat" and r.get("best_epoch")
+           and r.get("curves")]
+    best_steps = sorted({e["step"] for r in sat for e in r["curves"] if e["epoch"] == r["best_epoch"]})
+    best_clean = sorted(r["best"]["clean"] for r in sat if r.get("best", {}).get("clean") is not None)
+    decay = next((r["lr_boundaries"][0] for r in rows if r.get("lr_boundaries")), "?")
+    return T.OVERFIT_REGIME.substitute(
+        arch=regime.get("arch", "?"), length=_regime_length(regime, rows),
+        train_examples=f"{regime.get('train_examples', 0):,}",
+        data=_percent(regime.get("train_examples"), PAPER_TRAIN_IMAGES),
+        params=_percent(PARAMETERS.get(regime.get("arch")), PAPER_PARAMETERS), steps=_percent(steps, PAPER_STEPS),
+        sat_best_steps=_span([str(v) for v in best_steps]), sat_best_clean=_span([f"{v:.0f}" for v in best_clean]),
+        decay=decay)
 
 
-# Configurations that sample the adversarial region (the "beyond the paper" comparison), and
-# their names in benchmarks/step_cost.py.
+# The configurations of the "beyond the paper" comparison (those that sample the adversarial
+# region, and those with adversarial weight perturbation), and their names in benchmarks/step_cost.py.
 REGIONAL = {"rat": "rat", "rat-e0.5": "rat_e0.5", "sat_ars": "sat_ars", "avmixup": "avmixup",
-            "rat-m1-e0.5-s1": "rat_m1_e0.5_s1"}
+            "rat-m1-e0.5-s1": "rat_m1_e0.5_s1", "sat-awp": "sat_awp", "rat-awp": "rat_awp",
+            "trades-awp": "trades_awp"}
 MAX_STEP_COST = 1.15
 OVERFIT_STEP_COST = os.path.join(REPO, "benchmarks", "results", "step_cost_overfit.json")
 
@@ -315,7 +387,7 @@ def overfit_section(rows: list[dict[str, Any]], results_rel: str, figure: Option
     summary = overfit_summary(rows)
     lines = [*T.OVERFIT_HEAD.substitute(results_rel=results_rel, regime=_regime_text(rows)).split("\n"),
              *overfit_table(summary), "", T.OVERFIT_VERDICT, "", *overfit_verdicts(summary), "",
-             *overfit_beyond(summary)]
+             *overfit_awp(summary), *overfit_beyond(summary)]
     if figure:
         lines += [T.OVERFIT_FIGURE.substitute(path=os.path.relpath(figure, docs)), "", T.OVERFIT_FIGURE_NOTE, ""]
     lines += calibration_link(list(calibration))
@@ -341,7 +413,7 @@ def readme_overfit(rows: list[dict[str, Any]]) -> list[str]:
     if v is not None:
         rat, sat = summary["rat"], summary["sat"]
         out += ["", T.README_OVERFIT_VERDICT.substitute(
-            gap_rat=mean_sd(rat["gap"]), gap_sat=mean_sd(sat["gap"]),
+            gap_rat=mean_sd(rat["gap"]), gap_sat=mean_sd(sat["gap"]), moved=T.OVERFIT_MOVED[what_moved(rat, sat)],
             gap_word=T.README_OVERFIT_GAP_WORDS[v["gap"]["outcome"]],
             **{f"{p}_{c}": mean_sd(summary[c][f"{p}_autoattack"]) for p in ("last", "best") for c in ("rat", "sat")},
             **{f"{p}_word": T.README_OVERFIT_WORDS[v[f"{p}_autoattack"]["outcome"]] for p in ("last", "best")})]

@@ -364,12 +364,23 @@ images: AutoAttack's standard version plus FGSM, PGD and CW-inf, the worst case 
 Mean ± sample standard deviation over the seeds that have a number (accuracy %); `train − test`: training minus \
 test PGD-10 accuracy at the last epoch (the curves' fixed 1,000-image subsets), the robust generalisation gap.
 """)
-OVERFIT_REGIME = T("Regime: $arch on $train_examples CIFAR-10 training images for $length (the paper's SGD "
-                   "recipe, eps 8/255, PGD-10).")
+OVERFIT_REGIME = T("Regime: $arch on $train_examples CIFAR-10 training images for $length: CIFAR-10's setting "
+                   "(eps 8/255, the paper's SGD recipe and attacks) at about $data% of the paper's data, "
+                   "$params% of its parameters (WRN-34-10) and $steps% of its steps. What it tests: whether a "
+                   "method's last checkpoint holds up where SAT memorises a small sample (SAT's best checkpoint "
+                   "comes at step $sat_best_steps, at $sat_best_clean% clean accuracy, before the first "
+                   "learning-rate decay at step $decay). What it does not test: the robust overfitting after "
+                   "the decay that Rice et al. describe at full scale, or the paper's own numbers.")
 OVERFIT_LENGTH = T("$passes passes ($steps steps of 128, a curve point every $every steps)")
 OVERFIT_VERDICT = "### Verdict (generated from the numbers)"
 OVERFIT_GAP = T("- **Does RAT shrink the train-test gap?** Last-epoch train − test PGD-10: RAT $rat vs SAT $sat "
-                "($difference points): $outcome.")
+                "($difference points): $outcome. What moved: training PGD-10 RAT $train_rat vs SAT $train_sat, "
+                "test PGD-10 RAT $test_rat vs SAT $test_sat; $moved.")
+OVERFIT_MOVED = {
+    "train_down": "the gap is smaller because RAT's training PGD-10 is lower, not because its test PGD-10 is higher",
+    "test_up": "RAT's test PGD-10 is higher",
+    "wider": "the gap is not smaller",
+}
 OVERFIT_AA = T("- **Is RAT above SAT under AutoAttack, $checkpoint checkpoint?** RAT $rat vs SAT $sat "
                "($difference points): $outcome.")
 OVERFIT_PGD_AA = T("- **Is RAT's PGD − AutoAttack gap larger than SAT's** ($checkpoint checkpoint)? RAT $rat vs "
@@ -403,8 +414,8 @@ OVERFIT_BEYOND_OUTCOMES = {
 }
 OVERFIT_BEYOND_YES = T("**Answer:** $configs beat SAT's early-stopped checkpoint by more than the seed spread at "
                        "no more than ${limit}x SAT's step cost.")
-OVERFIT_BEYOND_NO = T("**Answer:** no regional configuration run here beats SAT's early-stopped checkpoint by "
-                      "more than the seed spread at no more than ${limit}x SAT's step cost.")
+OVERFIT_BEYOND_NO = T("**Answer:** no configuration run here (regional, or with AWP) beats SAT's early-stopped "
+                      "checkpoint by more than the seed spread at no more than ${limit}x SAT's step cost.")
 OVERFIT_FIGURE = T("![Train and test PGD-10 accuracy per epoch, SAT and RAT]($path)")
 OVERFIT_FIGURE_NOTE = ("Training (solid) and test (dashed) PGD-10 accuracy per curve point, mean over seeds: the gap "
                        "between a method's two lines is its robust generalisation gap.")
@@ -428,15 +439,16 @@ OVERFIT_CALIBRATION_UNFINISHED = "not finished and not stopped (still running, o
 OVERFIT_CALIBRATION_TIMES = T("SAT's training in the study's regime took $times min per run ($n runs, wall time, "
                               "each beside a second run; the process's CPU time is within $cpu% of it, so the "
                               "spread is between machines of this kind, not load).")
-OUTSIDE_REGIME = ("> **MNIST at eps 0.3 and 2-epoch CIFAR-10 are outside the paper's regime.** Everything below "
+OUTSIDE_REGIME = ("> **MNIST at eps 0.3 and 2-epoch CIFAR-10 are far from the paper's setting.** Everything below "
                   "(the CPU-scale reproduction, the Fig. 3-5 analogues, the study beyond the paper) trains a small "
-                  "CNN for minutes; the robust-overfitting study above is the comparison in the paper's regime.")
+                  "CNN for minutes; the robust-overfitting study above is CIFAR-10's setting at about 1% of the "
+                  "paper's scale, the closest this machine comes.")
 README_OVERFIT_INTRO = T("CIFAR-10, robust overfitting over a long schedule (`benchmarks/overfit.py`; $regime): "
                          "AutoAttack's standard version and the worst case over AutoAttack plus FGSM, PGD and CW-inf "
                          "(AA+) on the first 1,000 test images, at the best (by validation PGD-10) and the last "
                          "checkpoint; mean ± standard deviation over seeds. `train − test` is the last epoch's "
                          "training minus test PGD-10 accuracy: a generalisation gap, not a robustness number.")
-README_OVERFIT_VERDICT = T("Here RAT's train − test gap is $gap_rat against SAT's $gap_sat ($gap_word); under "
+README_OVERFIT_VERDICT = T("Here RAT's train − test gap is $gap_rat against SAT's $gap_sat ($gap_word; $moved); under "
                            "AutoAttack RAT's last checkpoint scores $last_rat against SAT's $last_sat ($last_word) "
                            "and its best $best_rat against $best_sat ($best_word). The verdicts, the calibration "
                            "and the curves: [docs/RESULTS.md](docs/RESULTS.md).")
@@ -445,8 +457,23 @@ README_OVERFIT_WORDS = {"above": "above it beyond the seed spread", "below": "be
                         "missing": "no number yet"}
 README_OVERFIT_GAP_WORDS = {**README_OVERFIT_WORDS, "above": "larger beyond the seed spread",
                             "below": "smaller beyond the seed spread"}
-README_OUTSIDE_REGIME = ("MNIST at eps 0.3 (outside the paper's regime; the paper's CIFAR-10 comparison is the "
-                         "table above):")
+README_OUTSIDE_REGIME = ("MNIST at eps 0.3 (not the paper's setting; the CIFAR-10 study at about 1% of the paper's "
+                         "scale is the table above):")
+
+# Adversarial weight perturbation in the study: each AWP configuration against SAT's early-stopped
+# best, RAT+AWP against SAT+AWP, and the best-to-last drop with and without AWP.
+OVERFIT_AWP_HEADING = "### Adversarial weight perturbation (Wu et al. 2020)"
+OVERFIT_AWP_PAIR = T("- **Is RAT+AWP above SAT+AWP under AutoAttack, $checkpoint checkpoint?** RAT+AWP $rat vs "
+                     "SAT+AWP $sat ($difference points): $outcome.")
+OVERFIT_AWP_DROP = T("- **Does AWP remove $base's best-to-last drop?** AutoAttack best − last: $label $awp vs "
+                     "$base $plain: $outcome.")
+OVERFIT_AWP_DROP_OUTCOMES = {
+    "below": T("smaller by more than the seed spread (highest $high_a < lowest $low_b)"),
+    "above": T("no: larger by more than the seed spread (lowest $low_a > highest $high_b)"),
+    "overlap": T("not by more than the seed spread ($low_a–$high_a against $low_b–$high_b)"),
+    "too_few": T("too few seeds to tell ($n_a against $n_b, two each needed)"),
+    "missing": T("no number yet"),
+}
 
 # --------------------------------------------------------------------------
 # The README block.

@@ -13,6 +13,8 @@ from typing import Any
 from absl import flags
 
 from flags import AUTO, parse_fraction
+from rat_tf.attacks import common as attacks_common
+from rat_tf.config import ConfigError, field_errors
 from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import robustness
 from rat_tf.evaluation import suite as suite_lib
@@ -59,8 +61,19 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                          flag_values=fv)
     flags.DEFINE_integer("batch_size", 200, "Examples per attack batch.", lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Root seed of the attacks.", flag_values=fv)
-    flags.DEFINE_string("epsilon", AUTO, "Linf radius, e.g. 8/255 or 0.031 (auto: the export's training "
-                        "epsilon).", flag_values=fv)
+    flags.DEFINE_string("epsilon", AUTO, "The radius in pixel units, e.g. 8/255 or 0.031 for Linf, 0.5 for "
+                        "L2 (auto: the export's training epsilon, a Linf radius).", flag_values=fv)
+    flags.DEFINE_enum("norm", "Linf", attacks_common.NORMS,
+                      "The threat model: Linf, or L2 (AutoAttack's attacks only: --attacks=autoattack).",
+                      flag_values=fv)
+    flags.DEFINE_enum("autoattack_version", "standard", tuple(suite_lib.VERSIONS),
+                      "AutoAttack's version, with the official code's attacks and budgets: standard (APGD-CE, "
+                      "APGD-T, FAB-T, Square), plus (also APGD-DLR and FAB, 5 restarts each), rand (APGD-CE "
+                      "and APGD-DLR with EOT over 20 calls, for randomised models).", flag_values=fv)
+    flags.DEFINE_enum("outputs", "logits", robustness.OUTPUTS,
+                      "What the endpoint returns. Probabilities (a softmax at the end) are refused unless "
+                      "declared here; then the attacks use their logarithm, and Square its margin on them.",
+                      flag_values=fv)
     flags.DEFINE_string("step_size", AUTO, "PGD/CW step (auto: epsilon / 4).", flag_values=fv)
     flags.DEFINE_string("attacks", "default",
                         f"A preset or a comma list of attacks ({', '.join(suite_lib.REGISTRY)}) and presets. "
@@ -74,6 +87,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("apgd_targets", 9, "Target classes of APGD-T (AutoAttack: 9; at most classes - 1).",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("fab_steps", 100, "FAB-T iterations (AutoAttack: 100).", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("fab_final_search_steps", 0,
+                         "A search along the segment to FAB's closest adversarial point after its iterations; "
+                         "0 (default): none, as AutoAttack's FAB.", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("fab_targets", 9, "Target classes of FAB-T (AutoAttack: 9; at most classes - 1).",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("square_queries", 5000, "Square's query budget (AutoAttack: 5,000).", lower_bound=1,
@@ -117,10 +133,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                              message="--corruption_source must be generate, tfds or npy:DIR", flag_values=fv)
     flags.register_validator("attacks", lambda v: _ok(_parse_attacks, v),
                              message="unknown attack name (see --helpfull)", flag_values=fv)
-    for name in ("epsilon", "step_size"):
-        flags.register_validator(name, lambda v: _ok(_fraction_or_auto, v) and _in_unit(v),
-                                 message=f"--{name} must be 'auto' or a number/fraction in [0, 1] (e.g. 8/255)",
-                                 flag_values=fv)
+    flags.register_validator("epsilon", lambda v: _ok(_fraction_or_auto, v),
+                             message="--epsilon must be 'auto' or a number/fraction (e.g. 8/255)", flag_values=fv)
+    flags.register_validator("step_size", lambda v: _ok(_fraction_or_auto, v) and _in_unit(v),
+                             message="--step_size must be 'auto' or a number/fraction in [0, 1] (e.g. 8/255)",
+                             flag_values=fv)
     flags.mark_flag_as_required("saved_model", flag_values=fv)
 
 
@@ -154,17 +171,30 @@ def config_from_flags(fv: flags.FlagValues, metadata: dict[str, Any], output_dir
         epsilon = metadata.get("epsilon")
         if epsilon is None:
             raise ValueError("--epsilon=auto needs the export's metadata; pass --epsilon (e.g. 8/255)")
+    with field_errors("epsilon", fv.epsilon, ValueError):
+        epsilon = attacks_common.check_radius(epsilon, fv.norm)
     step = _fraction_or_auto(fv.step_size)
     standalone, cascade = _parse_attacks(fv.attacks)
-    suite = robustness.SuiteConfig(
-        epsilon=float(epsilon), step_size=None if step == AUTO else step, pgd_steps=fv.pgd_steps,
-        restarts=fv.restarts, cw_steps=fv.cw_steps, apgd_steps=fv.apgd_steps,
-        apgd_targets=fv.apgd_targets, fab_steps=fv.fab_steps, fab_targets=fv.fab_targets,
-        square_queries=fv.square_queries, square_rescale_schedule=fv.square_rescale_schedule,
-        nattack_iterations=fv.nattack_iterations, nattack_population=fv.nattack_population,
-        nattack_examples=fv.nattack_examples, attacks=standalone, autoattack=cascade)
+    version = suite_lib.VERSIONS[fv.autoattack_version]
+    linf_only = [a for a in standalone if fv.norm not in suite_lib.REGISTRY[a].norms]
+    if linf_only:
+        raise ConfigError("attacks", f"{', '.join(linf_only)} have no {fv.norm} version; with --norm={fv.norm} "
+                          f"use --attacks=autoattack", fv.attacks)
+    # The version's budgets, unless a budget flag was given (the report records what ran).
+    budgets = {"apgd_targets": version.targets, "fab_targets": version.targets,
+               "square_queries": version.square_queries}
+    given = {name: fv[name].value for name in budgets if fv[name].present}
+    with field_errors("attacks", fv.attacks, ValueError):
+        suite = robustness.SuiteConfig.for_version(
+            fv.autoattack_version, fv.norm, float(epsilon), step_size=None if step == AUTO else step,
+            pgd_steps=fv.pgd_steps, restarts=fv.restarts, cw_steps=fv.cw_steps, apgd_steps=fv.apgd_steps,
+            fab_steps=fv.fab_steps, fab_final_search_steps=fv.fab_final_search_steps,
+            square_rescale_schedule=fv.square_rescale_schedule, nattack_iterations=fv.nattack_iterations,
+            nattack_population=fv.nattack_population, nattack_examples=fv.nattack_examples,
+            attacks=standalone, autoattack=cascade, **given)
     return EvaluateConfig(
-        saved_model=fv.saved_model, endpoint=fv.endpoint, output_key=fv.output_key, dataset=dataset,
+        saved_model=fv.saved_model, endpoint=fv.endpoint, output_key=fv.output_key, outputs=fv.outputs,
+        dataset=dataset,
         data_dir=fv.data_dir, num_examples=fv.num_examples, batch_size=fv.batch_size, seed=fv.seed,
         suite=suite, checks=fv.checks, sweep_steps=fv.sweep_steps, sweep_epsilon=fv.sweep_epsilon,
         sweep_examples=fv.sweep_examples, gaps=fv.gaps, corruptions=_parse_corruptions(fv.corruptions),

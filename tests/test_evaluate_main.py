@@ -41,8 +41,8 @@ def test_full_report_from_the_export(export_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.load(open(os.path.join(out, "report.json")))
     results = report["results"]
-    assert set(results) == {"clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square", "nattack",
-                            "autoattack", "worst_case"}
+    assert set(results) == {"clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_dlr", "apgd_t", "fab", "fab_t", "square",
+                            "nattack", "autoattack", "worst_case"}
     # --attacks=all runs AutoAttack's four attacks on every point; its number is their worst case.
     assert results["autoattack"]["protocol"] == "independent"
     four = np.array(report["per_example"]["clean"])
@@ -52,7 +52,7 @@ def test_full_report_from_the_export(export_dir, tmp_path):
     assert report["config"]["dataset"] == "digits"  # from the export's metadata
     assert report["config"]["suite"]["epsilon"] == pytest.approx(0.1)
     worst = np.array(report["per_example"]["worst_case"])
-    for name in ("clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square", "nattack"):
+    for name in ("clean", "fgsm", "pgd", "cw", "apgd_ce", "apgd_dlr", "apgd_t", "fab", "fab_t", "square", "nattack"):
         assert results["worst_case"]["accuracy"] <= results[name]["accuracy"] + 1e-9
         assert not np.any(worst & ~np.array(report["per_example"][name]))
     assert report["robust_accuracy"] == results["worst_case"]["accuracy"]
@@ -95,12 +95,57 @@ def test_default_is_autoattack_as_a_cascade_plus_the_paper_columns(export_dir, t
         worst &= np.array(per_example[name])
     np.testing.assert_array_equal(np.array(per_example["worst_case"]), worst)
     assert report["robust_accuracy"] == pytest.approx(worst.mean())
+    # The version, the norm, every attack's budget and the seeds are recorded.
+    assert report["autoattack"] == {"version": "standard", "norm": "Linf", "outputs": "logits",
+                                    "attacks": ["apgd_ce", "apgd_t", "fab_t", "square"]}
+    assert report["budgets"]["fab_t"]["attack"]["final_search_steps"] == 0
+    assert report["budgets"]["apgd_t"]["num_target_classes"] == 9  # 12 asked for, clamped to classes - 1
+    assert report["seeds"] == {"root": 0, "streams": {"fgsm": 0, "pgd": 0, "cw": 0, "apgd_ce": 1, "apgd_t": 2,
+                                                      "fab_t": 3, "square": 0}}
+
+
+def test_l2_plus_version(export_dir, tmp_path):
+    out = str(tmp_path / "eval")
+    proc = _evaluate(f"--saved_model={export_dir}", f"--output_dir={out}", "--attacks=autoattack", "--norm=L2",
+                     "--epsilon=1.5", "--autoattack_version=plus", *SMALL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    assert report["autoattack"]["attacks"] == ["apgd_ce", "apgd_dlr", "fab", "square", "apgd_t", "fab_t"]
+    assert report["budgets"]["apgd_ce"]["num_restarts"] == 5 and report["budgets"]["fab"]["num_restarts"] == 5
+    assert report["budgets"]["apgd_ce"]["norm"] == "L2" and report["config"]["suite"]["epsilon"] == 1.5
+    stages = [report["results"][name]["accuracy"] for name in report["autoattack"]["attacks"]]
+    assert stages == sorted(stages, reverse=True)
+
+
+@pytest.fixture(scope="module")
+def softmax_export(tmp_path_factory):
+    """A SavedModel whose endpoint ends in a softmax (probabilities, not logits)."""
+    import keras  # noqa: PLC0415
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10),
+                              keras.layers.Softmax()])
+    path = str(tmp_path_factory.mktemp("softmax") / "export")
+    model.export(path, verbose=False)
+    return path
+
+
+def test_probability_outputs_are_refused_unless_declared(softmax_export, tmp_path):
+    args = [f"--saved_model={softmax_export}", "--dataset=digits", "--epsilon=0.1", "--attacks=autoattack", *SMALL]
+    proc = _evaluate(*args, f"--output_dir={tmp_path / 'refused'}", timeout=200)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "--outputs=logits: " in proc.stderr and "look like probabilities" in proc.stderr
+    proc = _evaluate(*args, "--outputs=probabilities", f"--output_dir={tmp_path / 'declared'}", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.load(open(tmp_path / "declared" / "report.json"))
+    assert report["autoattack"]["outputs"] == "probabilities"
 
 
 @pytest.mark.parametrize("argv, flag", [
     (["--saved_model=/nonexistent/model"], "--saved_model"),
     (["--attacks=pgd,deepfool"], "--attacks"),
     (["--epsilon=3"], "--epsilon"),
+    (["--norm=L2", "--attacks=pgd"], "--attacks"),
+    (["--norm=L3"], "--norm"),
     (["--square_queries=0"], "--square_queries"),
     (["--fab_steps=-1"], "--fab_steps"),
 ])

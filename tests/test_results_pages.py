@@ -8,6 +8,8 @@ import os
 import re
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
 import make_results  # noqa: E402
@@ -526,6 +528,8 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
     assert v["last_autoattack"]["outcome"] == "above" and v["last_autoattack"]["difference"] == 2.0
     assert v["best_autoattack"]["outcome"] == "below" and v["best_autoattack"]["difference"] == -2.0  # 30-31, 32-33
     assert v["last_pgd_aa"]["outcome"] == "above"                                  # 15 vs 4
+    assert summary["rat"]["last_test_pgd"] == [38, 39] and summary["sat"]["last_test_pgd"] == [30, 31]
+    assert results_overfit.what_moved(summary["rat"], summary["sat"]) == "test_up"  # test PGD rose
     assert results_common.separation([1.0], [2.0, 3.0])["outcome"] == "too_few"
     assert results_common.separation([], [2.0])["outcome"] == "missing"
     # The page: the study first, then the label, then the reproduction as before; the PNG is written.
@@ -570,7 +574,7 @@ def test_the_robust_overfitting_study_leads_when_its_file_exists(tmp_path):
         gap_rat="14.0 ± 0.0", gap_sat="40.5 ± 0.7", gap_word="smaller beyond the seed spread",
         last_rat="29.5 ± 0.7", last_sat="27.5 ± 0.7", last_word="above it beyond the seed spread",
         best_rat="30.5 ± 0.7", best_sat="32.5 ± 0.7",
-        best_word="below it beyond the seed spread") in block
+        best_word="below it beyond the seed spread", moved=T.OVERFIT_MOVED["test_up"]) in block
     assert block.index("| SAT | 2 | 32.5 ± 0.7 | **27.5 ± 0.7** | 26.5 ± 0.7 | 40.5 ± 0.7 |") < block.index(
         T.README_OUTSIDE_REGIME) < block.index("| method | seeds | clean | AutoAttack, 1,000 images |")
     # Without the file nothing changes.
@@ -607,11 +611,23 @@ def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_on
     assert "SAT's seeds 32.0–33.0); step cost 1.010x" in single
 
 
+@pytest.mark.parametrize("rat, sat, moved", [
+    ({"gap": [34.0], "last_test_pgd": [9.0]}, {"gap": [37.0], "last_test_pgd": [12.0]}, "train_down"),
+    ({"gap": [30.0], "last_test_pgd": [13.0]}, {"gap": [37.0], "last_test_pgd": [12.0]}, "test_up"),
+    ({"gap": [40.0], "last_test_pgd": [13.0]}, {"gap": [37.0], "last_test_pgd": [12.0]}, "wider"),
+])
+def test_what_moved_in_the_gap(rat, sat, moved):
+    assert results_overfit.what_moved(rat, sat) == moved
+
+
 def test_the_regime_is_told_in_passes_and_steps_when_curves_are_every_few_steps():
     regime = {"arch": "wrn-10-2", "train_examples": 500, "epochs": 300, "curve_every": 45}
-    row = {"regime": regime, "total_steps": 900}
-    assert results_overfit._regime_text([row]) == T.OVERFIT_REGIME.substitute(
-        arch="wrn-10-2", train_examples="500", length="300 passes (900 steps of 128, a curve point every 45 steps)")
+    row = {"regime": regime, "total_steps": 900, "lr_boundaries": [338, 506]}
+    sat = [{**row, "config_name": "sat", "method": "sat", "best_epoch": 2, "best": {"clean": clean},
+            "curves": [{"epoch": 1, "step": 45}, {"epoch": 2, "step": 90}]} for clean in (28.7, 26.9)]
+    assert results_overfit._regime_text([row, *sat]) == T.OVERFIT_REGIME.substitute(
+        arch="wrn-10-2", train_examples="500", length="300 passes (900 steps of 128, a curve point every 45 steps)",
+        data="1", params="0.7", steps="1", sat_best_steps="90", sat_best_clean="27–29", decay=338)
     assert results_overfit._regime_length({"epochs": 80}, []) == "80 epochs"
 
 

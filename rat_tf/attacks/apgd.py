@@ -1,11 +1,12 @@
-"""Auto-PGD (APGD, Croce & Hein 2020) in the Linf norm: APGD-CE, APGD-DLR and APGD-T.
+"""Auto-PGD (APGD, Croce & Hein 2020) in the Linf and L2 norms: APGD-CE, APGD-DLR and APGD-T.
 
 "Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free
 attacks" (ICML 2020). APGD is PGD with momentum whose step size needs no tuning: it starts at
 2 eps and is halved at checkpoints when progress stalls, restarting from the best point found.
 The reference implementation is fra31/auto-attack `autoattack/autopgd_base.py`; this module
-re-implements its Linf branch in TensorFlow (one `tf.while_loop` over iterations, per-example
-state tensors, batched). Where it deviates, the docstrings say so and why.
+re-implements its Linf and L2 branches, and its expectation over transformation (EOT, for
+randomised models: the gradient averaged over `eot_iter` calls), in TensorFlow (one
+`tf.while_loop` over iterations, per-example state tensors, batched). Where it deviates, the docstrings say so and why.
 
 Like every attack in `rat_tf.attacks`, the functions here are pure: they call `logits_fn` (which
 must run the model in inference mode), change no model state, and return
@@ -26,7 +27,7 @@ import warnings
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_epsilon
+from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_norm, check_radius, l2_norm, project_l2
 from rat_tf.attacks.pgd import cross_entropy
 
 APGD_LOSSES = ("ce", "dlr", "dlr_targeted")
@@ -39,10 +40,10 @@ _MASK = 1e9
 
 @dataclasses.dataclass(frozen=True)
 class APGDConfig:
-    """An Linf APGD attack (pixel units; images in [0, 1]).
+    """An APGD attack (pixel units; images in [0, 1]).
 
     Attributes:
-      epsilon: radius of the Linf ball.
+      epsilon: radius of the ball (Linf: in [0, 1]; L2: any finite radius >= 0).
       num_steps: N_iter, the number of iterations (each one forward-backward pass; the random
         start costs one more). AutoAttack uses 100.
       loss: "ce" (APGD-CE), "dlr" (untargeted DLR, APGD-DLR) or "dlr_targeted" (the loss of
@@ -51,6 +52,10 @@ class APGDConfig:
         the worst case per example is kept.
       rho: the step-size halving threshold on the fraction of iterations since the last
         checkpoint that increased the loss.
+      norm: "Linf" (signed steps, box projection) or "L2" (normalised gradient steps, the
+        reference's rescale-then-clip projection `common.project_l2`).
+      eot_iter: gradients averaged per iteration (expectation over transformation, for models
+        with random outputs; AutoAttack's version "rand" uses 20). Each costs a forward-backward.
     """
 
     epsilon: float
@@ -58,9 +63,12 @@ class APGDConfig:
     loss: str = "ce"
     num_restarts: int = 1
     rho: float = 0.75
+    norm: str = "Linf"
+    eot_iter: int = 1
 
     def __post_init__(self):
-        check_epsilon(self.epsilon)
+        check_radius(self.epsilon, check_norm(self.norm))
+        check_count("eot_iter", self.eot_iter)
         check_count("num_steps", self.num_steps)
         if self.loss not in APGD_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(APGD_LOSSES)}, got {self.loss!r}")
@@ -194,7 +202,7 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
     upper = tf.minimum(x + eps, 1.0)
     loss_fn = _make_loss(config.loss, y, targets)
 
-    def evaluate(x_t):
+    def one_gradient(x_t):
         with tf.GradientTape() as tape:
             tape.watch(x_t)
             logits = logits_fn(x_t)
@@ -207,11 +215,40 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
         wrong = tf.argmax(logits, axis=-1, output_type=tf.int32) != y
         return loss, grad, wrong
 
-    # Random start as the reference: a uniform direction rescaled so that its largest coordinate
-    # has size eps (a corner-heavy start), then clipped to [0, 1].
-    direction = noise / (tf.reduce_max(tf.abs(noise), axis=tf.range(1, tf.rank(noise)),
-                                       keepdims=True) + 1e-12)
+    def evaluate(x_t):
+        loss, grad, wrong = one_gradient(x_t)
+        if config.eot_iter == 1:
+            return loss, grad, wrong
+
+        # EOT as the reference: the mean gradient of eot_iter calls; the loss and the prediction
+        # are the last call's.
+        def draw(j, total, loss, wrong):
+            loss, grad, wrong = one_gradient(x_t)
+            return j + 1, total + grad, loss, wrong
+
+        _, total, loss, wrong = tf.while_loop(lambda j, *_: j < config.eot_iter, draw,
+                                              (tf.constant(1), grad, loss, wrong))
+        return loss, total / float(config.eot_iter), wrong
+
+    l2 = config.norm == "L2"
+    # Random start as the reference. Linf: a uniform direction rescaled so that its largest
+    # coordinate has size eps (a corner-heavy start); L2: a Gaussian direction of L2 norm eps.
+    # Then clipped to [0, 1].
+    if l2:
+        direction = noise / (l2_norm(noise) + 1e-12)
+    else:
+        direction = noise / (tf.reduce_max(tf.abs(noise), axis=tf.range(1, tf.rank(noise)),
+                                           keepdims=True) + 1e-12)
     x0 = tf.clip_by_value(x + eps * direction, 0.0, 1.0)
+
+    def step_towards(x_cur, x_prev, grad, step, a):
+        """The momentum step and its projection (Linf: box; L2: rescale, then clip)."""
+        step = tf.cast(batch_mask(step, x), x.dtype)
+        if l2:
+            z = project_l2(x_cur + step * grad / (l2_norm(grad) + 1e-12), x, eps)
+            return project_l2(x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev), x, eps)
+        z = tf.clip_by_value(x_cur + step * tf.sign(grad), lower, upper)
+        return tf.clip_by_value(x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev), lower, upper)
     loss0, grad0, wrong0 = evaluate(x0)
 
     n = config.num_steps
@@ -230,10 +267,7 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
              step, increases, loss_best_at_check, reduced_at_check):
         # Momentum step (the first step has none).
         a = tf.where(i > 0, tf.constant(0.75, x.dtype), tf.constant(1.0, x.dtype))
-        z = tf.clip_by_value(x_cur + tf.cast(batch_mask(step, x), x.dtype) * tf.sign(grad),
-                             lower, upper)
-        x_new = tf.clip_by_value(x_cur + a * (z - x_cur) + (1.0 - a) * (x_cur - x_prev),
-                                 lower, upper)
+        x_new = step_towards(x_cur, x_prev, grad, step, a)
         loss, grad, wrong = evaluate(x_new)
         x_adv = tf.where(batch_mask(wrong, x), x_new, x_adv)
         found = tf.logical_or(found, wrong)
@@ -275,7 +309,10 @@ def _attack_robust(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Opt
     adversarial, robust, best_loss = state
     # Noise is drawn for the whole batch and gathered, so an example's start does not depend on
     # which other examples are still being attacked.
-    noise = randomness.uniform(seed, tf.shape(x), -1.0, 1.0, dtype=x.dtype)
+    if config.norm == "L2":
+        noise = randomness.normal(seed, tf.shape(x), dtype=x.dtype)
+    else:
+        noise = randomness.uniform(seed, tf.shape(x), -1.0, 1.0, dtype=x.dtype)
     index = tf.where(robust)[:, 0]  # not empty: `_run_all` stops once no example is robust
     sub_targets = None if targets is None else tf.gather(targets, index)
     sub_adv, sub_found, sub_loss = _single_run(logits_fn, tf.gather(x, index), tf.gather(y, index),
@@ -348,12 +385,13 @@ def apgd(logits_fn: LogitsFn,
          seed,
          *,
          targets: Optional[tf.Tensor] = None) -> APGDResult:
-    """Linf APGD (Croce & Hein 2020): APGD-CE, APGD-DLR, or targeted DLR with given targets.
+    """APGD (Croce & Hein 2020): APGD-CE, APGD-DLR, or targeted DLR with given targets.
 
     Per iteration k (step size eta per example, starting at 2 eps; momentum alpha = 0.75):
       z = P(x_k + eta sign(grad L(x_k)));
       x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1}))   (alpha = 1 at k = 0),
-    with P the projection onto B(x, eps) and [0, 1]. At each checkpoint (`apgd_checkpoints`),
+    with P the projection onto B(x, eps) and [0, 1]; in L2 the step is eta grad / ||grad||_2 and
+    P rescales onto the L2 ball, then clips to [0, 1], as the reference. At each checkpoint (`apgd_checkpoints`),
     for examples where at most rho of the iterations since the last checkpoint increased the
     loss, or where the step was not halved at the last checkpoint and the best loss has not
     improved since, eta is halved and the iterate restarts from the best point (with its

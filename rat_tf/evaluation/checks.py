@@ -29,11 +29,14 @@ class Check:
 
 
 def probabilities(logits_fn: LogitsFn, x: np.ndarray) -> Check:
-    """Fires when outputs look like probabilities (in [0, 1], rows summing to 1), not logits."""
+    """Fires when outputs look like probabilities (in [0, 1], rows summing to 1), not logits.
+
+    `robustness.attack_view` refuses such a model unless its outputs are declared; a model
+    declared so is attacked through `FromProbabilities`, whose outputs this check sees as logits.
+    """
     out = np.asarray(logits_fn(tf.constant(x)), np.float64)
     in_unit = bool(np.all((out >= 0) & (out <= 1)))
-    row_error = float(np.max(np.abs(out.sum(-1) - 1.0)))
-    fired = in_unit and row_error < 1e-3
+    fired, row_error = robustness.looks_like_probabilities(out)
     return Check("probabilities", fired,
                  "outputs look like probabilities, not logits: CE and margin attacks lose strength"
                  if fired else "outputs look like logits",
@@ -153,9 +156,31 @@ def run_all(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, result: robustnes
     return checks
 
 
+def for_autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, result: robustness.RobustnessResult,
+                   suite: suite_lib.SuiteConfig, *, num_examples: int = 200, batch_size: int = 200,
+                   seed: int = 0) -> list[Check]:
+    """The checks of a plain AutoAttack run (`robustness.autoattack`).
+
+    Randomised outputs (unless the version is "rand", made for them), probability outputs and
+    zero gradients on the first `num_examples` examples; on Linf, also PGD-20 on cross-entropy
+    over all examples against AutoAttack (`soft_label_signature`): PGD-CE far above AutoAttack
+    marks a model that PGD-based numbers flatter.
+    """
+    xs, ys = x[:num_examples], y[:num_examples]
+    found = [probabilities(logits_fn, xs), gradients(logits_fn, xs, ys)]
+    if suite.version != "rand":
+        found.append(randomness(logits_fn, xs))
+    if suite.norm == "Linf" and result.has_autoattack:
+        pgd = robustness.pgd_accuracy(logits_fn, x, y, attacks.PGDConfig(suite.epsilon, suite.pgd_step_size,
+                                                                         suite.pgd_steps),
+                                      batch_size=batch_size, seed=seed)
+        found.append(soft_label_signature(pgd, result.accuracy("autoattack")))
+    return found
+
+
 def warnings(checks: list[Check]) -> list[str]:
     return [f"[{c.name}] {c.message}" for c in checks if c.fired]
 
 
-__all__ = ["Check", "gradients", "large_epsilon", "one_step_vs_iterative", "probabilities",
+__all__ = ["Check", "for_autoattack", "gradients", "large_epsilon", "one_step_vs_iterative", "probabilities",
            "query_vs_white_box", "randomness", "run_all", "soft_label_signature", "warnings"]

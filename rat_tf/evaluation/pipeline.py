@@ -59,6 +59,7 @@ class EvaluateConfig:
     corruption_cache_dir: str | None
     output_dir: str
     name: str
+    outputs: str = "logits"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -135,9 +136,10 @@ def run(config: EvaluateConfig, logits_fn, metadata: dict[str, Any],
         data: data_lib.ImageData) -> dict[str, Any]:
     """Runs the evaluation and writes the report files; returns the report dict."""
     suite, started = config.suite, time.time()
-    x = data_lib.to_float(data.x_test[:config.num_examples])
+    x = robustness.check_images(data_lib.to_float(data.x_test[:config.num_examples]))
     y = np.asarray(data.y_test[:config.num_examples], np.int32)
-
+    with field_errors("outputs", config.outputs, ValueError):
+        logits_fn = robustness.attack_view(logits_fn, x[:config.batch_size], config.outputs)
     result = robustness.evaluate(logits_fn, x, y, suite, batch_size=config.batch_size, seed=config.seed,
                                  progress=robustness.progress_bars())
     summary = result.summary()
@@ -152,12 +154,21 @@ def run(config: EvaluateConfig, logits_fn, metadata: dict[str, Any],
         "num_examples": int(len(x)),
         "results": summary,
         "robust_accuracy": summary["worst_case"]["accuracy"],
+        "autoattack": {"version": suite.version, "norm": suite.norm, "attacks": list(result.cascade),
+                       "outputs": config.outputs} if result.cascade else None,
+        "budgets": suite.budgets(data.num_classes),
+        # Batch b of restart r of an attack draws from the stateless seed [seed + 1000 r + b, stream]
+        # (query-only attacks: [0, seed + 1000 r + b]).
+        "seeds": {"root": config.seed, "streams": {name: robustness.REGISTRY[name].seed_stream
+                                                   for name in suite.names}},
         "per_example": per_example,
     }
     if config.checks and suite.names:
         found = checks_lib.run_all(logits_fn, x, y, result, suite.epsilon, batch_size=config.batch_size,
                                    seed=config.seed)
         report["checks"] = [c.as_dict() for c in found]
+        # The headline number is marked when a check says it may not be reliable.
+        report["robust_accuracy_flagged_by"] = [c.name for c in found if c.fired]
         for line in checks_lib.warnings(found):
             logging.warning("%s", line)
     plots = {}
@@ -200,9 +211,10 @@ def run(config: EvaluateConfig, logits_fn, metadata: dict[str, Any],
              f"({suite.epsilon * 255:.2f}/255); worst case = per-example minimum over "
              f"{', '.join(['clean', *suite.names])}."]
     if result.cascade:
-        notes.append("AutoAttack = its standard version run as AutoAttack runs it: APGD-CE, APGD-T, FAB-T "
-                     "and Square, each on the examples still robust after the previous ones (their "
-                     "columns: robust accuracy after each).")
+        titles = ", ".join(robustness.REGISTRY[a].title for a in result.cascade)
+        notes.append(f"AutoAttack = its {suite.version} version ({suite.norm}) run as AutoAttack runs it: {titles}, "
+                     "each on the examples still robust after the previous ones (their columns: robust accuracy "
+                     "after each).")
     if "nattack" in suite.names and suite.nattack_examples < len(x):
         notes.append(f"NAttack ran on the first {suite.nattack_examples} examples.")
     warnings = [c["message"] for c in report.get("checks", []) if c["fired"]]

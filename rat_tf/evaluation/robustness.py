@@ -24,6 +24,8 @@ from rat_tf.attacks.common import LogitsFn
 from rat_tf.evaluation.suite import AUTOATTACK, PRESETS, QUERY_ONLY, REGISTRY, WHITE_BOX, SuiteConfig, parse_attacks
 
 ATTACKS = tuple(REGISTRY)
+# What a model's outputs may be: logits, or softmax probabilities (attacked through their log).
+OUTPUTS = ("logits", "probabilities")
 ProgressFn = Callable[[str, int, int], None]
 QUERY_BATCH_FACTOR = 4  # query-only attacks run on batches of this many times `batch_size`
 
@@ -44,6 +46,8 @@ class RobustnessResult:
         cascade attack: the examples still robust when its turn came).
       seconds: attack -> wall time.
       cascade: the attacks that ran as AutoAttack's cascade, in order (empty if none).
+      autoattack_attacks: the attacks whose per-example minimum is "autoattack": the cascade,
+        or the standard version's four attacks when they ran on their own.
     """
 
     clean: np.ndarray
@@ -51,6 +55,7 @@ class RobustnessResult:
     coverage: dict[str, np.ndarray]
     seconds: dict[str, float]
     cascade: tuple[str, ...] = ()
+    autoattack_attacks: tuple[str, ...] = AUTOATTACK
 
     @property
     def worst_case(self) -> np.ndarray:
@@ -61,13 +66,13 @@ class RobustnessResult:
 
     @property
     def has_autoattack(self) -> bool:
-        return all(name in self.per_attack for name in AUTOATTACK)
+        return all(name in self.per_attack for name in self.autoattack_attacks)
 
     @property
     def autoattack(self) -> np.ndarray:
-        """Robust under AutoAttack's standard version (cascade, or its four attacks run alone)."""
+        """Robust under AutoAttack (its cascade, or the standard version's attacks run alone)."""
         robust = self.clean.copy()
-        for name in AUTOATTACK:
+        for name in self.autoattack_attacks:
             robust &= self.per_attack[name]
         return robust
 
@@ -76,7 +81,7 @@ class RobustnessResult:
         """Per example: "clean" (misclassified clean), the first AutoAttack attack that broke it in
         AutoAttack's order, or "" (robust)."""
         out = np.where(self.clean, "", "clean").astype(object)
-        for name in AUTOATTACK:
+        for name in self.autoattack_attacks:
             out[(out == "") & ~self.per_attack[name]] = name
         return out
 
@@ -108,10 +113,10 @@ class RobustnessResult:
             broken = self.broken_by
             rows["autoattack"] = {
                 "accuracy": self.accuracy("autoattack"), "examples": int(self.clean.size),
-                "seconds": sum(self.seconds.get(name, 0.0) for name in AUTOATTACK),
-                "protocol": "cascade" if self.cascade == AUTOATTACK else "independent",
-                "attacks": list(AUTOATTACK),
-                "broken_by": {name: int(np.sum(broken == name)) for name in AUTOATTACK}}
+                "seconds": sum(self.seconds.get(name, 0.0) for name in self.autoattack_attacks),
+                "protocol": "cascade" if self.cascade else "independent",
+                "attacks": list(self.autoattack_attacks),
+                "broken_by": {name: int(np.sum(broken == name)) for name in self.autoattack_attacks}}
         rows["worst_case"] = {"accuracy": self.accuracy("worst_case"), "examples": int(self.clean.size)}
         return rows
 
@@ -127,6 +132,73 @@ def predict(logits_fn: LogitsFn, x: np.ndarray, batch_size: int = 256) -> np.nda
     return np.concatenate(out) if out else np.zeros([0], np.int64)
 
 
+def looks_like_probabilities(outputs: np.ndarray, tolerance: float = 1e-3) -> tuple[bool, float]:
+    """(outputs are in [0, 1] with rows summing to 1 within `tolerance`, the largest row error)."""
+    out = np.asarray(outputs, np.float64)
+    row_error = float(np.max(np.abs(out.sum(-1) - 1.0))) if out.size else 0.0
+    return bool(out.size and np.all((out >= 0) & (out <= 1)) and row_error < tolerance), row_error
+
+
+def check_images(x) -> np.ndarray:
+    """`x` as float32, or a one-line ValueError when it is not images in [0, 1].
+
+    The attacks clip to [0, 1] and their budgets are in pixel units of [0, 1] images: images in
+    [0, 255] or normalised with a mean and standard deviation would be attacked at the wrong
+    radius and clipped to a box they do not live in.
+    """
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        raise ValueError("x: uint8 images; pass float32 images in [0, 1] (x / 255)")
+    x = x.astype(np.float32, copy=False)
+    if x.size and not (np.all(np.isfinite(x)) and x.min() >= 0.0 and x.max() <= 1.0):
+        raise ValueError(f"x: images must lie in [0, 1] (pixel units; normalise inside the model), got values "
+                         f"in [{np.nanmin(x):.4g}, {np.nanmax(x):.4g}]")
+    return x
+
+
+class FromProbabilities:
+    """The attacks' view of a model that outputs probabilities: log p as logits.
+
+    log-softmax(log p) = log p, so cross-entropy and DLR on it are those of the model's
+    probabilities. Query attacks whose loss is a margin (Square) read `probabilities` itself, as
+    the official AutoAttack's Square takes the margin of whatever the model outputs.
+    """
+
+    def __init__(self, probabilities: LogitsFn):
+        self.probabilities = probabilities
+
+    def __call__(self, images):
+        return tf.math.log(tf.maximum(tf.cast(self.probabilities(images), tf.float32), 1e-30))
+
+
+def attack_view(logits_fn: LogitsFn, x: np.ndarray, outputs: str = "logits") -> LogitsFn:
+    """The function the attacks call: `logits_fn`, or `FromProbabilities` of it.
+
+    Args:
+      logits_fn: the model, images -> outputs.
+      x: a few images to look at its outputs.
+      outputs: what the model outputs, "logits" or "probabilities" (`OUTPUTS`).
+
+    Raises:
+      ValueError: outputs that look like probabilities when "logits" were declared (attacking
+        saturated probabilities as logits kills gradients and margins, so robust accuracy would be
+        inflated), or outputs that are not probabilities when "probabilities" were declared.
+    """
+    if outputs not in OUTPUTS:
+        raise ValueError(f"outputs must be one of {', '.join(OUTPUTS)}, got {outputs!r}")
+    looks, row_error = looks_like_probabilities(np.asarray(logits_fn(tf.constant(x))))
+    if outputs == "logits" and looks:
+        raise ValueError("outputs: the model's outputs look like probabilities (in [0, 1], rows summing to 1), "
+                         "not logits; declare outputs='probabilities' (evaluate_main.py --outputs=probabilities) "
+                         "to attack their logarithm, or evaluate the logits")
+    if outputs == "probabilities":
+        if not looks:
+            raise ValueError(f"outputs='probabilities' but the outputs are not probabilities (rows sum to 1 "
+                             f"within {row_error:.3g}, or values outside [0, 1]); use outputs='logits'")
+        return FromProbabilities(logits_fn)
+    return logits_fn
+
+
 def _compiled(fn):
     return tf.function(fn, reduce_retracing=True)
 
@@ -137,6 +209,8 @@ def make_attack(name: str, logits_fn: LogitsFn, suite: SuiteConfig, num_classes:
     spec = REGISTRY[name]
     config = spec.configure(suite, num_classes)
     if spec.query_only:  # these call logits_fn eagerly, batched per query
+        if name == "square":  # Square's margin is on the model's own outputs (probabilities, if so)
+            logits_fn = getattr(logits_fn, "probabilities", logits_fn)
         return lambda x, y, seed: np.asarray(spec.run(logits_fn, x, y, config, tf.constant([0, seed], tf.int32)))
     compiled = []  # traced once, at the first call, for any batch size
 
@@ -210,7 +284,7 @@ def evaluate(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, suite: SuiteConf
     y = np.asarray(y).astype(np.int32).reshape(-1)
     clean = predict(logits_fn, x, batch_size) == y
     num_classes = int(np.asarray(logits_fn(tf.constant(x[:1]))).shape[-1]) if len(x) else 2
-    cascade = AUTOATTACK if suite.autoattack else ()
+    cascade = suite.cascade
     per_attack, coverage, seconds = {}, {}, {}
     still_robust = clean.copy()
     for name in suite.names:
@@ -229,11 +303,11 @@ def evaluate(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, suite: SuiteConf
         per_attack[name] = flags
         if in_cascade:
             still_robust = flags
-    return RobustnessResult(clean, per_attack, coverage, seconds, cascade)
+    return RobustnessResult(clean, per_attack, coverage, seconds, cascade, cascade or AUTOATTACK)
 
 
 class AutoAttackResult(NamedTuple):
-    """AutoAttack's standard version on one set of examples.
+    """AutoAttack on one set of examples.
 
     Attributes:
       robust: bool (N,), correctly classified clean and under every attack of the cascade.
@@ -241,6 +315,11 @@ class AutoAttackResult(NamedTuple):
       accuracy: robust accuracy, `robust.mean()`.
       clean_accuracy: clean accuracy.
       seconds: attack -> wall time.
+      after: attack -> robust accuracy after it and the attacks before it (the cascade's stages).
+      version, norm: the AutoAttack version and norm that ran.
+      budgets: attack -> its config as it ran.
+      checks: the self-checks (`rat_tf.evaluation.checks.Check`), empty with checks=False.
+      flagged: the names of the checks that fired: the number may not be reliable.
     """
 
     robust: np.ndarray
@@ -248,39 +327,68 @@ class AutoAttackResult(NamedTuple):
     accuracy: float
     clean_accuracy: float
     seconds: dict[str, float]
+    after: dict[str, float] = {}
+    version: str = "standard"
+    norm: str = "Linf"
+    budgets: dict = {}
+    checks: list = []
+    flagged: tuple[str, ...] = ()
 
 
-def autoattack(logits_fn, x, y, epsilon: float, *, batch_size: int = 200, seed: int = 0,
-               verbose: bool = False, **budgets) -> AutoAttackResult:
-    """AutoAttack's standard version (Linf) for any Keras classifier or SavedModel endpoint.
+def autoattack(logits_fn, x, y, epsilon: float, norm: str = "Linf", version: str = "standard", *,
+               outputs: str = "logits", batch_size: int = 200, seed: int = 0, verbose: bool = False,
+               checks: bool = True, **budgets) -> AutoAttackResult:
+    """AutoAttack (Croce & Hein 2020) for any Keras classifier or SavedModel endpoint, in TensorFlow.
 
-    APGD-CE, APGD-T (9 targets), FAB-T (9 targets), 100 iterations each, and Square (5,000
-    queries), each attack on the examples still robust after the previous ones (Croce & Hein
-    2020), all in TensorFlow.
+    The versions and budgets are the official code's (`rat_tf.evaluation.suite.VERSIONS`):
+    "standard" runs APGD-CE, APGD-T (9 targets), FAB-T (9 targets), 100 iterations each, and
+    Square (5,000 queries), each attack on the examples still robust after the previous ones;
+    "plus" adds APGD-DLR and FAB with 5 restarts; "rand" is APGD-CE and APGD-DLR with EOT over
+    20 calls, for randomised models.
 
         result = rat_tf.evaluation.autoattack(model, x_test, y_test, epsilon=8 / 255)
-        print(result.accuracy)
+        print(result.accuracy, result.flagged)
 
     Args:
       logits_fn: a `keras.Model` returning logits (run with training=False), or any callable
         images -> logits such as `tf.saved_model.load(path).serve`.
       x: float32 NHWC images in [0, 1]; y: integer labels.
-      epsilon: Linf radius in pixel units.
+      epsilon: the radius in pixel units (Linf or L2).
+      norm: "Linf" or "L2".
+      version: "standard", "plus" or "rand".
+      outputs: "logits", or "probabilities" for a model ending in a softmax (the attacks then
+        use their logarithm; Square its margin on the probabilities). Outputs that look like
+        probabilities are refused unless declared.
       batch_size: examples per attack call.
       seed: root seed.
       verbose: draw a progress bar with an ETA per attack.
+      checks: run the self-checks (randomised outputs, zero gradients, and on Linf whether PGD-20
+        on cross-entropy is far above AutoAttack) and name the ones that fired in `flagged`.
       **budgets: `SuiteConfig` fields to change (e.g. `square_queries=1000`), for quicker runs
-        that are no longer the standard version.
+        that are no longer the version's (the result's `budgets` record what ran).
+
+    Raises:
+      ValueError: images outside [0, 1], probabilities not declared, or a bad argument.
     """
+    x = check_images(x)
+    y = np.asarray(y).astype(np.int32).reshape(-1)
     if isinstance(logits_fn, keras.Model):
         model = logits_fn
         logits_fn = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
-    suite = SuiteConfig(epsilon=epsilon, attacks=(), autoattack=True, **budgets)
-    result = evaluate(logits_fn, x, y, suite, batch_size=batch_size, seed=seed,
+    attack_fn = attack_view(logits_fn, x[:batch_size], outputs)
+    suite = SuiteConfig.for_version(version, norm, epsilon, **budgets)
+    result = evaluate(attack_fn, x, y, suite, batch_size=batch_size, seed=seed,
                       progress=progress_bars() if verbose else None)
     robust = result.autoattack
+    found = []
+    if checks:
+        from rat_tf.evaluation import checks as checks_lib  # pylint: disable=g-import-not-at-top  (cycle)
+        found = checks_lib.for_autoattack(attack_fn, x, y, result, suite, batch_size=batch_size, seed=seed)
+    num_classes = int(np.asarray(attack_fn(tf.constant(x[:1]))).shape[-1]) if len(x) else 2
     return AutoAttackResult(robust, result.broken_by, float(robust.mean()), result.accuracy("clean"),
-                            result.seconds)
+                            result.seconds, {name: result.accuracy(name) for name in result.cascade},
+                            version, norm, suite.budgets(num_classes), found,
+                            tuple(c.name for c in found if c.fired))
 
 
 def pgd_accuracy(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, config: attacks.PGDConfig, *,

@@ -5,8 +5,12 @@ Every attack the evaluation can run is declared once here, as an `AttackSpec`: i
 function and how the suite's budgets fill it, and the function itself. The suite runner
 (`robustness.evaluate`), the flags and the reports read this registry.
 
-AutoAttack's standard version (Croce & Hein 2020) is APGD-CE, APGD-T, FAB-T and Square, run as
-a cascade: each attack only on the points still robust after the previous ones.
+AutoAttack (Croce & Hein 2020) runs its attacks as a cascade: each attack only on the points
+still robust after the previous ones. Its versions are data here (`VERSIONS`), with the attacks
+and budgets of the official code's `set_version`: "standard" is APGD-CE, APGD-T (9 targets),
+FAB-T (9 targets) and Square (5,000 queries); "plus" adds APGD-DLR and untargeted FAB with 5
+restarts each; "rand" is APGD-CE and APGD-DLR with the gradient averaged over 20 calls (EOT),
+for randomised models. Each runs in the Linf or the L2 norm.
 """
 
 from __future__ import annotations
@@ -18,26 +22,75 @@ import warnings
 import tensorflow as tf
 
 from rat_tf import attacks
-from rat_tf.attacks.common import LogitsFn, check_count, check_epsilon
+from rat_tf.attacks.common import NORMS, LogitsFn, check_count, check_norm, check_radius
 
 # AutoAttack's standard version, in the order it runs its attacks.
 AUTOATTACK = ("apgd_ce", "apgd_t", "fab_t", "square")
 
 
 @dataclasses.dataclass(frozen=True)
+class Version:
+    """An AutoAttack version, as the official code's `AutoAttack.set_version` sets it.
+
+    Attributes:
+      attacks: the cascade, in order (registry names).
+      apgd_restarts: restarts of APGD-CE and APGD-DLR (`apgd.n_restarts`).
+      apgd_targeted_restarts: restarts per target class of APGD-T.
+      fab_restarts: restarts of untargeted FAB (FAB-T always runs 1, as the official code).
+      targets: target classes of APGD-T and FAB-T.
+      square_queries: Square's query budget.
+      eot_iter: gradients averaged per APGD iteration (EOT).
+    """
+
+    attacks: tuple[str, ...]
+    apgd_restarts: int = 1
+    apgd_targeted_restarts: int = 1
+    fab_restarts: int = 1
+    targets: int = 9
+    square_queries: int = 5000
+    eot_iter: int = 1
+
+
+VERSIONS: dict[str, Version] = {
+    "standard": Version(AUTOATTACK),
+    "plus": Version(("apgd_ce", "apgd_dlr", "fab", "square", "apgd_t", "fab_t"), apgd_restarts=5,
+                    fab_restarts=5),
+    "rand": Version(("apgd_ce", "apgd_dlr"), eot_iter=20),
+}
+
+
+def check_version(version: str) -> str:
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {', '.join(VERSIONS)}, got {version!r}")
+    return version
+
+
+@dataclasses.dataclass(frozen=True)
 class SuiteConfig:
     """The attack suite (pixel units; defaults follow the paper and AutoAttack's standard version).
 
+    `SuiteConfig.for_version` gives the budgets of an AutoAttack version; the fields can then be
+    changed one by one (the report records them all).
+
     Attributes:
-      epsilon: Linf radius.
+      epsilon: the radius (Linf: in [0, 1]; L2: any finite radius >= 0).
+      norm: "Linf" or "L2". The L2 suite is AutoAttack's attacks only (FGSM, PGD, CW-inf and
+        NAttack are Linf attacks).
+      version: the AutoAttack version whose cascade runs (`VERSIONS`).
       step_size: PGD / CW step size (default epsilon / 4, i.e. 2/255 at 8/255).
       pgd_steps: PGD-K steps (paper reports PGD-20).
       restarts: random restarts for PGD and CW (worst case per example).
       cw_steps: steps of PGD on the CW margin.
       apgd_steps: APGD iterations (AutoAttack: 100).
       apgd_targets: target classes for APGD-T (AutoAttack: 9; clamped to classes - 1).
-      fab_steps: FAB-T iterations (AutoAttack: 100).
+      apgd_restarts: restarts of APGD-CE and APGD-DLR (standard: 1; plus: 5).
+      apgd_targeted_restarts: restarts per target class of APGD-T (AutoAttack: 1).
+      eot_iter: gradients averaged per APGD iteration (rand: 20).
+      fab_steps: FAB iterations (AutoAttack: 100).
       fab_targets: target classes for FAB-T (AutoAttack: 9; clamped to classes - 1).
+      fab_restarts: restarts of untargeted FAB (plus: 5). FAB-T runs one, as in AutoAttack.
+      fab_final_search_steps: a search along the segment to FAB's closest point after its
+        iterations (not AutoAttack's FAB: 0, the official code, unless asked for).
       square_queries: Square's query budget (AutoAttack: 5000).
       square_rescale_schedule: compress Square's square-size schedule into its budget (not
         AutoAttack's standard version; see `rat_tf.attacks.SquareConfig`).
@@ -48,14 +101,21 @@ class SuiteConfig:
     """
 
     epsilon: float = 8 / 255
+    norm: str = "Linf"
+    version: str = "standard"
     step_size: Optional[float] = None
     pgd_steps: int = 20
     restarts: int = 1
     cw_steps: int = 30
     apgd_steps: int = 100
     apgd_targets: int = 9
+    apgd_restarts: int = 1
+    apgd_targeted_restarts: int = 1
+    eot_iter: int = 1
     fab_steps: int = 100
     fab_targets: int = 9
+    fab_restarts: int = 1
+    fab_final_search_steps: int = 0
     square_queries: int = 5000
     square_rescale_schedule: bool = False
     nattack_iterations: int = 200
@@ -65,12 +125,19 @@ class SuiteConfig:
     autoattack: bool = True
 
     def __post_init__(self):
-        check_epsilon(self.epsilon)
+        check_radius(self.epsilon, check_norm(self.norm))
+        check_version(self.version)
         unknown = [a for a in self.attacks if a not in REGISTRY]
         if unknown:
             raise ValueError(f"unknown attack(s) {', '.join(unknown)}; allowed: {', '.join(REGISTRY)}")
+        linf_only = [a for a in self.names if self.norm not in REGISTRY[a].norms]
+        if linf_only:
+            raise ValueError(f"attack(s) {', '.join(linf_only)} have no {self.norm} version; with norm "
+                             f"{self.norm} run AutoAttack's attacks ({', '.join(L2_ATTACKS)})")
         check_count("pgd_steps", self.pgd_steps, 0)
-        for name in ("restarts", "cw_steps", "apgd_steps", "apgd_targets", "fab_steps", "fab_targets",
+        check_count("fab_final_search_steps", self.fab_final_search_steps, 0)
+        for name in ("restarts", "cw_steps", "apgd_steps", "apgd_targets", "apgd_restarts",
+                     "apgd_targeted_restarts", "eot_iter", "fab_steps", "fab_targets", "fab_restarts",
                      "square_queries", "nattack_iterations", "nattack_population", "nattack_examples"):
             check_count(name, getattr(self, name))
         if self.step_size is not None and not 0.0 <= self.step_size <= 1.0:
@@ -80,11 +147,34 @@ class SuiteConfig:
     def pgd_step_size(self) -> float:
         return self.step_size if self.step_size is not None else self.epsilon / 4
 
+    @classmethod
+    def for_version(cls, version: str = "standard", norm: str = "Linf", epsilon: float = 8 / 255,
+                    **fields) -> "SuiteConfig":
+        """The budgets of an AutoAttack version (`VERSIONS`); `fields` change any of them."""
+        v = VERSIONS[check_version(version)]
+        budgets = dict(norm=norm, version=version, apgd_restarts=v.apgd_restarts,
+                       apgd_targeted_restarts=v.apgd_targeted_restarts, eot_iter=v.eot_iter,
+                       fab_restarts=v.fab_restarts, apgd_targets=v.targets, fab_targets=v.targets,
+                       square_queries=v.square_queries, attacks=(), autoattack=True)
+        return cls(epsilon=epsilon, **{**budgets, **fields})
+
+    @property
+    def cascade(self) -> tuple[str, ...]:
+        """The AutoAttack cascade that runs, in its order (empty without AutoAttack)."""
+        return VERSIONS[self.version].attacks if self.autoattack else ()
+
+    def budgets(self, num_classes: int) -> dict[str, dict[str, Any]]:
+        """Every attack's config as it runs on a model with `num_classes` outputs (for the report)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the target clamp warns when the attack runs
+            return {name: dataclasses.asdict(REGISTRY[name].configure(self, num_classes))
+                    for name in self.names}
+
     @property
     def names(self) -> tuple[str, ...]:
-        """Every attack that runs: the standalone ones, then AutoAttack's (registry order)."""
-        cascade = AUTOATTACK if self.autoattack else ()
-        return tuple(a for a in REGISTRY if a in self.attacks or a in cascade)
+        """Every attack that runs: the standalone ones (registry order), then the cascade's."""
+        cascade = self.cascade
+        return tuple(a for a in REGISTRY if a in self.attacks and a not in cascade) + cascade
 
 
 def _targets(name: str, wanted: int, num_classes: int) -> int:
@@ -109,6 +199,7 @@ class AttackSpec:
       query_only: the attack only calls the model (it is run eagerly, not compiled).
       seed_stream: white-box attacks draw from [seed, stream]; query-only ones from [0, seed].
       uses_restarts: repeated `suite.restarts` times (worst case per example).
+      norms: the norms the attack has.
     """
 
     name: str
@@ -119,6 +210,7 @@ class AttackSpec:
     query_only: bool = False
     seed_stream: int = 0
     uses_restarts: bool = False
+    norms: tuple[str, ...] = ("Linf",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +228,17 @@ class EpsilonConfig:
     epsilon: float
 
 
+def _apgd(s: SuiteConfig, loss: str) -> attacks.APGDConfig:
+    restarts = s.apgd_targeted_restarts if loss == "dlr_targeted" else s.apgd_restarts
+    return attacks.APGDConfig(s.epsilon, s.apgd_steps, loss=loss, num_restarts=restarts, norm=s.norm,
+                              eot_iter=s.eot_iter)
+
+
+def _fab(s: SuiteConfig, restarts: int) -> attacks.FABConfig:
+    return attacks.FABConfig(s.epsilon, s.fab_steps, num_restarts=restarts, norm=s.norm,
+                             final_search_steps=s.fab_final_search_steps)
+
+
 def _pgd(loss: str, steps: Callable[[SuiteConfig], int]):
     return lambda s, _: attacks.PGDConfig(s.epsilon, s.pgd_step_size, steps(s), loss=loss)
 
@@ -147,27 +250,29 @@ _SPECS = (
                lambda f, x, y, c, seed: attacks.pgd(f, x, y, c, seed).end, uses_restarts=True),
     AttackSpec("cw", "CW-inf", attacks.PGDConfig, _pgd("cw", lambda s: s.cw_steps),
                lambda f, x, y, c, seed: attacks.pgd(f, x, y, c, seed).end, uses_restarts=True),
-    AttackSpec("apgd_ce", "APGD-CE", attacks.APGDConfig,
-               lambda s, _: attacks.APGDConfig(s.epsilon, s.apgd_steps, loss="ce"),
-               lambda f, x, y, c, seed: attacks.apgd(f, x, y, c, seed).adversarial, seed_stream=1),
+    AttackSpec("apgd_ce", "APGD-CE", attacks.APGDConfig, lambda s, _: _apgd(s, "ce"),
+               lambda f, x, y, c, seed: attacks.apgd(f, x, y, c, seed).adversarial, seed_stream=1, norms=NORMS),
+    AttackSpec("apgd_dlr", "APGD-DLR", attacks.APGDConfig, lambda s, _: _apgd(s, "dlr"),
+               lambda f, x, y, c, seed: attacks.apgd(f, x, y, c, seed).adversarial, seed_stream=4, norms=NORMS),
     AttackSpec("apgd_t", "APGD-T", attacks.APGDConfig,
-               lambda s, k: TargetedConfig(attacks.APGDConfig(s.epsilon, s.apgd_steps, loss="dlr_targeted"),
-                                           _targets("apgd_t", s.apgd_targets, k)),
+               lambda s, k: TargetedConfig(_apgd(s, "dlr_targeted"), _targets("apgd_t", s.apgd_targets, k)),
                lambda f, x, y, c, seed: attacks.apgd_targeted(
                    f, x, y, c.attack, seed, num_target_classes=c.num_target_classes).adversarial,
-               seed_stream=2),
+               seed_stream=2, norms=NORMS),
+    AttackSpec("fab", "FAB", attacks.FABConfig, lambda s, _: _fab(s, s.fab_restarts),
+               lambda f, x, y, c, seed: attacks.fab(f, x, y, c, seed).adversarial, seed_stream=5, norms=NORMS),
     AttackSpec("fab_t", "FAB-T", attacks.FABConfig,
-               lambda s, k: TargetedConfig(attacks.FABConfig(s.epsilon, s.fab_steps),
-                                           _targets("fab_t", s.fab_targets, k)),
+               lambda s, k: TargetedConfig(_fab(s, 1), _targets("fab_t", s.fab_targets, k)),
                lambda f, x, y, c, seed: attacks.fab_targeted(
                    f, x, y, c.attack, seed, num_target_classes=c.num_target_classes).adversarial,
-               seed_stream=3),
+               seed_stream=3, norms=NORMS),
     AttackSpec("square", "Square", attacks.SquareConfig,
                lambda s, _: attacks.SquareConfig(s.epsilon, s.square_queries,
-                                                 rescale_schedule=s.square_rescale_schedule),
+                                                 rescale_schedule=s.square_rescale_schedule, norm=s.norm),
                lambda f, x, y, c, seed: attacks.square_attack(
-                   f, x, y, c.epsilon, c.num_queries, c.p_init, seed, rescale_schedule=c.rescale_schedule),
-               query_only=True),
+                   f, x, y, c.epsilon, c.num_queries, c.p_init, seed, rescale_schedule=c.rescale_schedule,
+                   norm=c.norm),
+               query_only=True, norms=NORMS),
     AttackSpec("nattack", "NAttack", attacks.NAttackConfig,
                lambda s, _: attacks.NAttackConfig(s.epsilon, s.nattack_iterations, s.nattack_population),
                lambda f, x, y, c, seed: attacks.nattack(
@@ -176,6 +281,7 @@ _SPECS = (
 )
 REGISTRY: dict[str, AttackSpec] = {spec.name: spec for spec in _SPECS}
 WHITE_BOX = tuple(name for name, spec in REGISTRY.items() if not spec.query_only)
+L2_ATTACKS = tuple(name for name, spec in REGISTRY.items() if "L2" in spec.norms)
 QUERY_ONLY = tuple(name for name, spec in REGISTRY.items() if spec.query_only)
 PAPER_COLUMNS = ("fgsm", "pgd", "cw")   # the paper's cheap white-box columns
 
