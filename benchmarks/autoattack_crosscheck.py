@@ -1,143 +1,222 @@
-"""Our AutoAttack against an independent one (torchattacks') on the same SavedModel and images.
+"""Our AutoAttack against the official one (fra31/auto-attack), on the same weights, stage by stage.
 
-    pip install -r benchmarks/requirements.txt     # torch (CPU) and torchattacks
-    python benchmarks/autoattack_crosscheck.py --saved_model=runs/digits-rat/export
-    python benchmarks/autoattack_crosscheck.py --saved_model=runs/repro/.../mnist-sat/export --num_examples=500
+    pip install -r benchmarks/requirements.txt       # torch (CPU); the official code is not installed:
+    python -m benchmarks.autoattack_crosscheck --models=digits --seeds=0,1,2
+    python -m benchmarks.autoattack_crosscheck --models=digits,mnist_sat,cifar_sat --norms=Linf,L2 \\
+        --json_out=benchmarks/results/autoattack_crosscheck.json
 
-Both evaluate AutoAttack's standard version (Linf: APGD-CE, APGD-T, FAB-T with 100 iterations
-and 9 targets, Square 5,000 queries, each on the points the previous ones left robust) on the
-first `--num_examples` test images of the export's dataset. torchattacks sees the SavedModel through a torch autograd
-function whose forward pass and vector-Jacobian product are TensorFlow calls of the `serve`
-endpoint, so both attack exactly the same function. Prints both robust accuracies, their
-difference (ours minus theirs: ours should not be more than 2 points above), the examples on
-which they disagree and the seconds of each; with `--json_out` also writes them as JSON.
+The official AutoAttack (MIT) is imported at run time from `--reference` (default
+../shared/reference/auto-attack, next to the repository); it is never copied into the project.
+Each model is trained with its recorded `train_main.py` command if its export is missing, then
+its Keras weights are ported into an equivalent torch module (`benchmarks/torch_port.py`; the
+logits must agree within 1e-4 on the evaluated images, or the run stops). Both implementations
+then run AutoAttack's standard version on the first `--num_examples` test images, for each norm
+and seed:
+  - the official code as its `run_standard_evaluation` runs it, one attack at a time on the
+    examples still robust (the same batches, seeds and budgets as its cascade; its checks run),
+    so that every stage's per-example flags are known;
+  - ours, `rat_tf.evaluation.autoattack` on the SavedModel's `serve` endpoint.
+Both with `--threads` threads. Printed per model and norm: the robust accuracy after each stage
+for every seed of both, the range over seeds, the examples on which they disagree (robust for
+one implementation under every seed and broken by the other under every seed), and the wall
+times; `--json_out` writes all of it, per-example flags included.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from rat_tf import data as data_lib  # noqa: E402
-from rat_tf import export, files  # noqa: E402
-from rat_tf.evaluation import robustness  # noqa: E402
+from rat_tf import files  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "reference", "auto-attack")
+RUNS = os.path.join(os.path.dirname(REPO), "runs", "crosscheck")
+# Our registry names -> the official code's attack names.
+OFFICIAL_NAMES = {"apgd_ce": "apgd-ce", "apgd_t": "apgd-t", "fab_t": "fab-t", "square": "square",
+                  "apgd_dlr": "apgd-dlr", "fab": "fab"}
 
 
-def torch_model(serve):
-    """The SavedModel endpoint as a torch module (NCHW in [0, 1] -> logits), gradients via TF."""
-    import torch
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A model of the cross-check: how it is trained, and its radii."""
 
-    forward = tf.function(lambda x: serve(x), reduce_retracing=True)
-
-    @tf.function(reduce_retracing=True)
-    def vjp(x, upstream):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits = serve(x)
-        return tape.gradient(logits, x, output_gradients=upstream)
-
-    def to_tf(t):
-        return tf.constant(t.detach().cpu().numpy().transpose(0, 2, 3, 1).astype(np.float32))
-
-    class Serve(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return torch.from_numpy(forward(to_tf(x)).numpy())
-
-        @staticmethod
-        def backward(ctx, upstream):
-            (x,) = ctx.saved_tensors
-            grad = vjp(to_tf(x), tf.constant(upstream.detach().cpu().numpy().astype(np.float32)))
-            return torch.from_numpy(grad.numpy().transpose(0, 3, 1, 2).copy())
-
-    class Module(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.anchor = torch.nn.Parameter(torch.zeros(1))  # torchattacks reads the device from it
-
-        def forward(self, x):
-            return Serve.apply(x.float())
-
-    return Module().eval()
+    train: tuple[str, ...]          # train_main.py flags (the export goes to RUNS/<name>/export)
+    linf: float
+    l2: float
+    num_examples: int = 1000
 
 
-def theirs(serve, x: np.ndarray, y: np.ndarray, epsilon: float, num_classes: int, batch_size: int):
-    import torch
-    import torchattacks
-
-    model = torch_model(serve)
-    # torchattacks.AutoAttack(version="standard") runs APGD, APGD-T and FAB with their default 10
-    # steps; AutoAttack's standard version uses 100. Its parts with AutoAttack's budgets instead.
-    attack = torchattacks.MultiAttack([
-        torchattacks.APGD(model, norm="Linf", eps=epsilon, steps=100, n_restarts=1, loss="ce", seed=0),
-        torchattacks.APGDT(model, norm="Linf", eps=epsilon, steps=100, n_restarts=1, n_classes=num_classes,
-                           seed=0),
-        torchattacks.FAB(model, norm="Linf", eps=epsilon, steps=100, n_restarts=1, multi_targeted=True,
-                         n_classes=num_classes, seed=0),
-        torchattacks.Square(model, norm="Linf", eps=epsilon, n_queries=5000, n_restarts=1, seed=0),
-    ])
-    robust = []
-    for start in range(0, len(x), batch_size):
-        xb = torch.from_numpy(x[start:start + batch_size].transpose(0, 3, 1, 2).copy())
-        yb = torch.from_numpy(y[start:start + batch_size].astype(np.int64))
-        adv = attack(xb, yb)
-        adv_nhwc = adv.detach().numpy().transpose(0, 2, 3, 1)
-        assert np.abs(adv_nhwc - x[start:start + batch_size]).max() <= epsilon + 1e-5
-        robust.append(robustness.predict(serve, adv_nhwc) == y[start:start + batch_size])
-    return np.concatenate(robust)
+MODELS = {
+    # The README's quick start: RAT on scikit-learn's digits (360 test images).
+    "digits": Model((), linf=0.1, l2=0.5),
+    # SAT on 10,000 MNIST images for 3 epochs, the documented MNIST recipe (eps 0.3; L2 radius 2,
+    # AutoAttack's MNIST L2 setting).
+    "mnist_sat": Model(("--dataset=npz:../shared/data/mnist.npz", "--method=sat", "--epsilon=0.3", "--epochs=3",
+                        "--max_train_examples=10000"), linf=0.3, l2=2.0),
+    # SAT on CIFAR-10 with the study's wrn-10-2 (eps 8/255; L2 radius 0.5, RobustBench's L2 track).
+    "cifar_sat": Model(("--dataset=folder:../cache/cifar10", "--method=sat", "--arch=wrn-10-2",
+                        "--max_train_examples=5000", "--epochs=5"), linf=8 / 255, l2=0.5),
+}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--saved_model", required=True)
-    parser.add_argument("--dataset", default=None, help="default: the export's metadata")
-    parser.add_argument("--epsilon", type=float, default=None, help="default: the export's training epsilon")
-    parser.add_argument("--num_examples", type=int, default=500)
+def official_package(reference: str):
+    """The official `autoattack` package, imported from its directory (not installed)."""
+    package = os.path.join(reference, "autoattack")
+    if "autoattack" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("autoattack", os.path.join(package, "__init__.py"),
+                                                      submodule_search_locations=[package])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["autoattack"] = module
+        spec.loader.exec_module(module)
+    from autoattack import AutoAttack  # noqa: PLC0415  (resolved through sys.modules)
+    return AutoAttack
+
+
+def ensure_export(name: str, model: Model) -> str:
+    """The model's export, trained with its recorded command if it is not there yet."""
+    model_dir = os.path.join(RUNS, name)
+    export = os.path.join(model_dir, "export")
+    if not os.path.exists(os.path.join(export, "saved_model.pb")):
+        cmd = [sys.executable, "train_main.py", *model.train, f"--model_dir={model_dir}"]
+        print("training:", " ".join(cmd[1:]), flush=True)
+        subprocess.run(cmd, cwd=REPO, check=True)
+    return export
+
+
+def run_official(AutoAttack, module, x, y, norm: str, epsilon: float, seed: int, batch_size: int
+                 ) -> tuple[dict[str, np.ndarray], float]:
+    """The official standard version, one attack at a time on what is still robust: flags per stage."""
+    import torch  # noqa: PLC0415
+
+    adversary = AutoAttack(module, norm=norm, eps=epsilon, version="standard", seed=seed, device="cpu",
+                           verbose=False)
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    yt = torch.from_numpy(y.astype(np.int64))
+    start = time.perf_counter()
+    with torch.no_grad():
+        robust = (module(xt).argmax(1) == yt).numpy()
+    stages = {"clean": robust.copy()}
+    for attack in list(adversary.attacks_to_run):
+        index = np.flatnonzero(robust)
+        if len(index):
+            adversary.attacks_to_run = [attack]
+            x_adv = adversary.run_standard_evaluation(xt[index], yt[index], bs=batch_size)
+            with torch.no_grad():
+                still = (module(x_adv).argmax(1) == yt[index]).numpy()
+            robust[index] = still
+        ours = next(k for k, v in OFFICIAL_NAMES.items() if v == attack)
+        stages[ours] = robust.copy()
+    return stages, time.perf_counter() - start
+
+
+def run_ours(serve, x, y, norm: str, epsilon: float, seed: int, batch_size: int
+             ) -> tuple[dict[str, np.ndarray], float]:
+    """rat_tf's standard version: the cascade's flags after each stage."""
+    from rat_tf.evaluation import robustness  # noqa: PLC0415
+
+    start = time.perf_counter()
+    suite = robustness.SuiteConfig.for_version("standard", norm, epsilon)
+    result = robustness.evaluate(serve, x, y, suite, batch_size=batch_size, seed=seed)
+    seconds = time.perf_counter() - start
+    return {"clean": result.clean, **{name: result.per_attack[name] for name in result.cascade}}, seconds
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per implementation: robust accuracy (%) per stage and seed, and the range of the final one;
+    the examples robust for one implementation under every seed and broken by the other under every seed."""
+    out: dict[str, Any] = {}
+    final = {}
+    for impl, seeds in runs.items():
+        stages = list(seeds[0]["stages"])
+        out[impl] = {"after": {s: [round(100 * float(np.mean(r["stages"][s])), 2) for r in seeds] for s in stages},
+                     "seconds": [round(r["seconds"], 1) for r in seeds]}
+        final[impl] = np.stack([r["stages"][stages[-1]] for r in seeds])
+        accs = out[impl]["after"][stages[-1]]
+        out[impl]["final"] = {"min": min(accs), "max": max(accs), "mean": round(float(np.mean(accs)), 2)}
+    if len(final) == 2:
+        ours, official = final["rat_tf"], final["official"]
+        out["robust_only_for_rat_tf"] = np.flatnonzero(ours.all(0) & ~official.any(0)).tolist()
+        out["robust_only_for_official"] = np.flatnonzero(official.all(0) & ~ours.any(0)).tolist()
+        out["ours_minus_official_mean"] = round(out["rat_tf"]["final"]["mean"] - out["official"]["final"]["mean"], 2)
+        out["ours_within_or_below_official_range"] = out["rat_tf"]["final"]["mean"] <= out["official"]["final"]["max"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--models", default="digits", help=f"comma list of {', '.join(MODELS)}")
+    parser.add_argument("--norms", default="Linf", help="comma list of Linf, L2")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds, for both implementations")
+    parser.add_argument("--impls", default="rat_tf,official", help="comma list of rat_tf, official")
+    parser.add_argument("--num_examples", type=int, default=None, help="default: each model's (1,000, or all)")
     parser.add_argument("--batch_size", type=int, default=250)
+    parser.add_argument("--threads", type=int, default=2, help="threads of each implementation")
+    parser.add_argument("--reference", default=REFERENCE, help="the official auto-attack checkout")
     parser.add_argument("--json_out", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.models.split(",") if m not in MODELS]
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(unknown)}; allowed: {', '.join(MODELS)}")
 
-    serve, metadata = export.load_exported(args.saved_model)
-    dataset = args.dataset or metadata["dataset"]
-    epsilon = args.epsilon if args.epsilon is not None else float(metadata["epsilon"])
-    data = data_lib.load(dataset, max_test_examples=args.num_examples, max_train_examples=1)
-    x = data_lib.to_float(data.x_test[:args.num_examples])
-    y = np.asarray(data.y_test[:args.num_examples], np.int32)
+    import tensorflow as tf  # noqa: PLC0415
+    import torch  # noqa: PLC0415
 
-    start = time.perf_counter()
-    ours = robustness.autoattack(serve, x, y, epsilon, batch_size=args.batch_size)
-    ours_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    other = theirs(serve, x, y, epsilon, data.num_classes, args.batch_size)
-    their_seconds = time.perf_counter() - start
+    from benchmarks import torch_port  # noqa: PLC0415
+    from rat_tf import export  # noqa: PLC0415
 
-    diff = 100 * (ours.accuracy - other.mean())
-    only_ours = int(np.sum(ours.robust & ~other))
-    only_theirs = int(np.sum(~ours.robust & other))
-    print(f"{args.saved_model}: {len(x)} images of {dataset}, eps {epsilon:.4g}")
-    print(f"  clean accuracy                   {100 * ours.clean_accuracy:6.2f}")
-    print(f"  AutoAttack (rat_tf)              {100 * ours.accuracy:6.2f}   {ours_seconds:7.0f} s")
-    print(f"  AutoAttack (torchattacks 3.5.1)  {100 * other.mean():6.2f}   {their_seconds:7.0f} s")
-    print(f"  ours - theirs = {diff:+.2f} points; robust only for ours: {only_ours}, only for theirs: "
-          f"{only_theirs}")
-    print(f"crosscheck_points={diff:.2f}")
-    if args.json_out:
-        files.atomic_write_text(args.json_out, json.dumps({
-            "saved_model": args.saved_model, "dataset": dataset, "epsilon": epsilon, "num_examples": len(x),
-            "clean": 100 * ours.clean_accuracy, "rat_tf": 100 * ours.accuracy, "torchattacks": 100 * other.mean(),
-            "difference_points": diff, "robust_only_rat_tf": only_ours, "robust_only_torchattacks": only_theirs,
-            "seconds": {"rat_tf": ours_seconds, "torchattacks": their_seconds}}, indent=2) + "\n")
+    torch.set_num_threads(args.threads)
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    AutoAttack = official_package(args.reference)  # noqa: N806
+    seeds = [int(s) for s in args.seeds.split(",")]
+    report: dict[str, Any] = {"command": "python -m benchmarks.autoattack_crosscheck " + " ".join(argv or sys.argv[1:]),
+                              "threads": args.threads, "models": {}}
+    for name in args.models.split(","):
+        spec = MODELS[name]
+        path = ensure_export(name, spec)
+        serve, metadata = export.load_exported(path)
+        classifier = torch_port.keras_from_export(path)
+        module = torch_port.to_torch(classifier)
+        data = data_lib.load(metadata["dataset"], max_test_examples=args.num_examples or spec.num_examples,
+                             max_train_examples=1)
+        x = data_lib.to_float(data.x_test[:args.num_examples or spec.num_examples])
+        y = np.asarray(data.y_test[:len(x)], np.int32)
+        difference = torch_port.check_equal(classifier, module, x)
+        entry = {"export": os.path.relpath(path, REPO), "train": ["python", "train_main.py", *spec.train],
+                 "num_examples": len(x), "max_logit_difference": difference, "norms": {}}
+        for norm in args.norms.split(","):
+            epsilon = spec.linf if norm == "Linf" else spec.l2
+            runs: dict[str, list[dict[str, Any]]] = {}
+            for impl in args.impls.split(","):
+                for seed in seeds:
+                    if impl == "official":
+                        stages, seconds = run_official(AutoAttack, module, x, y, norm, epsilon, seed, args.batch_size)
+                    else:
+                        stages, seconds = run_ours(serve, x, y, norm, epsilon, seed, args.batch_size)
+                    runs.setdefault(impl, []).append({"seed": seed, "stages": stages, "seconds": seconds})
+                    print(f"{name} {norm} eps={epsilon:.4g} {impl} seed {seed}: " + ", ".join(
+                        f"{s} {100 * np.mean(f):.1f}" for s, f in stages.items()) + f" ({seconds:.0f} s)", flush=True)
+            summary = summarise(runs)
+            entry["norms"][norm] = {"epsilon": epsilon, **summary, "per_example": {
+                impl: [{s: np.flatnonzero(f).tolist() for s, f in r["stages"].items()} for r in rs]
+                for impl, rs in runs.items()}}
+            print(json.dumps({k: v for k, v in summary.items()}, indent=1), flush=True)
+        report["models"][name] = entry
+        if args.json_out:
+            files.atomic_write_text(args.json_out, json.dumps(report, indent=1) + "\n")
     return 0
 
 

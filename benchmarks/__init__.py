@@ -1,0 +1,1 @@
+"""Benchmarks and result runners on the public rat_tf library (run as python -m benchmarks.NAME)."""
