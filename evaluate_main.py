@@ -25,6 +25,7 @@ from absl import app, flags  # noqa: E402
 from flags import errors as flag_errors_lib  # noqa: E402
 from flags import evaluation as eval_flags  # noqa: E402
 from rat_tf import config as config_lib  # noqa: E402
+from rat_tf import export as export_lib  # noqa: E402
 from rat_tf.evaluation import pipeline  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -35,7 +36,7 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         with config_lib.field_errors("saved_model", FLAGS.saved_model, ValueError, OSError):
-            logits_fn, metadata = pipeline.load_model(FLAGS.saved_model, FLAGS.endpoint, FLAGS.output_key)
+            logits_fn, metadata = export_lib.load_exported(FLAGS.saved_model, FLAGS.endpoint, FLAGS.output_key)
         output_dir = FLAGS.output_dir or os.path.join(os.path.dirname(os.path.abspath(FLAGS.saved_model)), "eval")
         with config_lib.field_errors("dataset", FLAGS.dataset, ValueError):
             config = eval_flags.config_from_flags(FLAGS, metadata, output_dir)

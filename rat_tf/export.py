@@ -184,29 +184,43 @@ def read_metadata(path: str) -> dict[str, Any]:
         return json.load(f)
 
 
-def load_exported(path: str) -> tuple[Callable[[Any], tf.Tensor], dict[str, Any]]:
-    """Loads an export for evaluation.
+def load_exported(path: str, endpoint: str = "serve", output_key: Optional[str] = None
+                  ) -> tuple[Callable[[Any], tf.Tensor], dict[str, Any]]:
+    """Loads a SavedModel endpoint for evaluation: the one loader of the project.
 
     Args:
-      path: a directory written by `export_classifier`.
+      path: a directory written by `export_classifier`, or any SavedModel.
+      endpoint: the endpoint (a restored function or a signature) mapping images to outputs.
+      output_key: the output to take when the endpoint returns a dict of several.
 
     Returns:
       `(serve, metadata)`: `serve(images)` maps float32 NHWC images in [0, 1] (numpy or tensor,
-      any batch size) to logits; `metadata` is the dict written beside the model.
+      any batch size) to the endpoint's output; `metadata` is the dict written beside the model
+      ({} for a SavedModel that rat_tf did not write).
 
     Raises:
-      ValueError: `path` is not a SavedModel directory.
+      ValueError: `path` is not a SavedModel directory, has no such endpoint, or returns a dict
+        without a usable key.
     """
     path = os.path.abspath(os.path.expanduser(path))
     if not any(os.path.exists(os.path.join(path, f)) for f in _SAVED_MODEL_FILES):
         raise ValueError(f"{path} is not a SavedModel directory (no saved_model.pb)")
     loaded = tf.saved_model.load(path)
-    if not hasattr(loaded, "serve"):
-        raise ValueError(f"SavedModel {path} has no 'serve' endpoint")
+    signatures = getattr(loaded, "signatures", {})
+    fn = getattr(loaded, endpoint, None)
+    if fn is None and endpoint in signatures:
+        fn = signatures[endpoint]
+    if fn is None:
+        available = sorted(set(signatures) | {a for a in ENDPOINTS if hasattr(loaded, a)})
+        raise ValueError(f"SavedModel has no endpoint {endpoint!r}; available: {', '.join(available) or 'none'}")
 
     def serve(images):
-        # The closure keeps `loaded` (and so its variables) alive as long as `serve` is.
-        return loaded.serve(tf.convert_to_tensor(images, tf.float32))
+        out = fn(tf.convert_to_tensor(images, tf.float32))
+        if isinstance(out, dict):
+            if output_key is None and len(out) != 1:
+                raise ValueError(f"endpoint {endpoint!r} returns {sorted(out)}; pass --output_key")
+            out = out[output_key] if output_key is not None else next(iter(out.values()))
+        return out
 
-    serve.saved_model = loaded  # type: ignore[attr-defined]
+    serve.saved_model = loaded  # type: ignore[attr-defined]  # keeps the variables alive with `serve`
     return serve, read_metadata(path)

@@ -20,7 +20,6 @@ that both give the same batch and loss.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import dataclasses
 import inspect
 from typing import Any, ClassVar, NamedTuple
@@ -31,8 +30,7 @@ import tensorflow as tf
 from rat_tf import labels as labels_lib
 from rat_tf import randomness, region, validation
 from rat_tf.attacks import ADTConfig, PGDConfig, adt_sample, pgd
-
-LogitsFn = Callable[[tf.Tensor], tf.Tensor]
+from rat_tf.attacks.common import LogitsFn
 
 
 class TrainingBatch(NamedTuple):

@@ -426,7 +426,7 @@ def test_restarts_break_what_the_clean_start_cannot(norm, eps, bound, targeted):
 def test_target_count_is_clamped_with_a_warning(affine_case):
     logits_fn, x, y, _ = affine_case
     config = FABConfig(0.1, num_steps=3, final_search_steps=0)
-    with pytest.warns(UserWarning, match="num_target_classes"):
+    with pytest.warns(UserWarning, match="fab_targeted: 9 target classes asked for"):
         result = fab_targeted(logits_fn, x, y, config, SEED, num_target_classes=9)
     _check_result(result, logits_fn, x, y, 0.1)
 

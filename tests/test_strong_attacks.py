@@ -321,7 +321,7 @@ def test_argument_validation(logits_fn, data):
     with pytest.raises(ValueError, match="rho"):
         APGDConfig(0.1, rho=0.0)
     assert dataclasses.replace(APGDConfig(0.1), loss="dlr").loss == "dlr"
-    with pytest.warns(UserWarning, match="C - 1 = 9"):  # clamped, as AutoAttack does
+    with pytest.warns(UserWarning, match="using 9, as AutoAttack does"):  # clamped
         clamped = attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=10)
     nine = attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=9)
     np.testing.assert_array_equal(clamped.adversarial.numpy(), nine.adversarial.numpy())

@@ -22,12 +22,20 @@ from __future__ import annotations
 
 import dataclasses
 from typing import NamedTuple, Optional
-import warnings
 
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_norm, check_radius, l2_norm, project_l2
+from rat_tf.attacks.common import (
+    LogitsFn,
+    batch_mask,
+    check_count,
+    check_norm,
+    check_radius,
+    l2_norm,
+    project_l2,
+    target_count,
+)
 from rat_tf.attacks.pgd import cross_entropy
 
 APGD_LOSSES = ("ce", "dlr", "dlr_targeted")
@@ -467,11 +475,7 @@ def apgd_targeted(logits_fn: LogitsFn,
     x, y = _prepare(x, y)
     clean_logits, state = _initial_state(logits_fn, x, y)
     _check_classes(clean_logits, 4, "dlr_targeted")
-    num_classes = clean_logits.shape[-1]
-    if num_classes is not None and num_target_classes > num_classes - 1:
-        warnings.warn(f"num_target_classes={num_target_classes} but the model has {num_classes} "
-                      f"classes; using C - 1 = {num_classes - 1}, as AutoAttack does", stacklevel=2)
-        num_target_classes = num_classes - 1
+    num_target_classes = target_count("apgd_targeted", num_target_classes, clean_logits.shape[-1])
     # Row k - 2 holds the class of the k-th largest clean logit (k = 2 .. num_target_classes + 1).
     ranked = tf.math.top_k(clean_logits, k=num_target_classes + 1).indices
     targets_per_run = tf.transpose(ranked[:, 1:])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from typing import Callable, Union
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -89,6 +90,22 @@ def margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     true_logit = tf.reduce_sum(tf.where(onehot, logits, 0.0), axis=-1)
     other = tf.reduce_max(tf.where(onehot, tf.constant(-np.inf, logits.dtype), logits), axis=-1)
     return true_logit - other
+
+
+def target_count(name: str, wanted: int, num_classes, stacklevel: int = 3) -> int:
+    """AutoAttack's rule for targeted attacks: at most C - 1 target classes, clamped with a warning.
+
+    Args:
+      name: the attack or argument, for the warning.
+      wanted: the target classes asked for.
+      num_classes: C, or None when unknown (then `wanted` is kept).
+      stacklevel: of the warning, so that it points at the caller's caller.
+    """
+    if num_classes is not None and wanted > num_classes - 1:
+        warnings.warn(f"{name}: {wanted} target classes asked for but the model has {num_classes} "
+                      f"classes; using {num_classes - 1}, as AutoAttack does", stacklevel=stacklevel)
+        return int(num_classes) - 1
+    return wanted
 
 
 def check_count(name: str, value, minimum: int = 1) -> int:

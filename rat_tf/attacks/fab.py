@@ -62,12 +62,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Callable, NamedTuple, Optional
-import warnings
 
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import LogitsFn, check_count, check_norm, check_radius, margin
+from rat_tf.attacks.common import LogitsFn, check_count, check_norm, check_radius, margin, target_count
 
 # The reference's floor on the size of the two projection steps before their ratio is taken.
 _MIN_STEP = 1e-8
@@ -512,11 +511,7 @@ def fab_targeted(logits_fn: LogitsFn,
     num_target_classes = check_count("num_target_classes", num_target_classes)
     x, y, seed, clean_logits, num_classes = _inputs("fab_targeted", logits_fn, x, y, seed)
     if num_classes is not None:
-        if num_target_classes > num_classes - 1:
-            warnings.warn(f"fab_targeted: num_target_classes={num_target_classes} is more than "
-                          f"the {num_classes - 1} classes other than the label; using "
-                          f"{num_classes - 1}", stacklevel=2)
-            num_target_classes = num_classes - 1
+        num_target_classes = target_count("fab_targeted", num_target_classes, num_classes)
         ranks = num_target_classes + 1
     else:
         ranks = tf.minimum(num_target_classes + 1, tf.shape(clean_logits)[-1])

@@ -13,7 +13,6 @@ naming the flag.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import dataclasses
 import os
 import time
@@ -21,11 +20,11 @@ from typing import Any
 
 from absl import logging
 import numpy as np
-import tensorflow as tf
 
 import rat_tf
 from rat_tf import attacks, files
 from rat_tf import data as data_lib
+from rat_tf import export as export_lib
 from rat_tf.config import field_errors
 from rat_tf.evaluation import checks as checks_lib
 from rat_tf.evaluation import corruptions as corruptions_lib
@@ -64,38 +63,6 @@ class EvaluateConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-
-
-def load_model(path: str, endpoint: str = "serve", output_key: str | None = None
-               ) -> tuple[Callable[[tf.Tensor], tf.Tensor], dict[str, Any]]:
-    """Loads a SavedModel endpoint as `logits_fn(images) -> logits` plus the rat_tf metadata ({} if none).
-
-    Raises:
-      ValueError: not a SavedModel, no such endpoint, or a dict output without a usable key.
-    """
-    from rat_tf import export as export_lib
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.exists(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"{path} is not a SavedModel directory (no saved_model.pb)")
-    loaded = tf.saved_model.load(path)
-    fn = getattr(loaded, endpoint, None)
-    if fn is None and endpoint in getattr(loaded, "signatures", {}):
-        fn = loaded.signatures[endpoint]
-    if fn is None:
-        available = sorted(set(getattr(loaded, "signatures", {})) | {a for a in ("serve", "serving_default")
-                                                                     if hasattr(loaded, a)})
-        raise ValueError(f"SavedModel has no endpoint {endpoint!r}; available: {', '.join(available) or 'none'}")
-
-    def logits_fn(images):
-        out = fn(tf.convert_to_tensor(images, tf.float32))
-        if isinstance(out, dict):
-            if output_key is None and len(out) != 1:
-                raise ValueError(f"endpoint {endpoint!r} returns {sorted(out)}; pass --output_key")
-            out = out[output_key] if output_key is not None else next(iter(out.values()))
-        return out
-
-    logits_fn.saved_model = loaded  # keeps the variables alive with the function
-    return logits_fn, export_lib.read_metadata(path)
 
 
 def check_compatible(logits_fn, data: data_lib.ImageData) -> None:
@@ -232,7 +199,7 @@ def evaluate_saved_model(config: EvaluateConfig, logits_fn=None, metadata: dict[
     """
     if logits_fn is None:
         with field_errors("saved_model", config.saved_model, ValueError, OSError):
-            logits_fn, metadata = load_model(config.saved_model, config.endpoint, config.output_key)
+            logits_fn, metadata = export_lib.load_exported(config.saved_model, config.endpoint, config.output_key)
     metadata = metadata or {}
     shape = metadata.get("input_shape")
     image_size = int(shape[0]) if shape and config.dataset.startswith("imagenette") else None

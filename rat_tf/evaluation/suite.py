@@ -22,7 +22,7 @@ import warnings
 import tensorflow as tf
 
 from rat_tf import attacks
-from rat_tf.attacks.common import NORMS, LogitsFn, check_count, check_norm, check_radius
+from rat_tf.attacks.common import NORMS, LogitsFn, check_count, check_norm, check_radius, target_count
 
 # AutoAttack's standard version, in the order it runs its attacks.
 AUTOATTACK = ("apgd_ce", "apgd_t", "fab_t", "square")
@@ -177,15 +177,6 @@ class SuiteConfig:
         return tuple(a for a in REGISTRY if a in self.attacks and a not in cascade) + cascade
 
 
-def _targets(name: str, wanted: int, num_classes: int) -> int:
-    """AutoAttack's rule: at most classes - 1 targets, clamped with a warning."""
-    if wanted > num_classes - 1:
-        warnings.warn(f"{name}: {wanted} target classes asked for but the model has {num_classes} "
-                      f"classes; using {num_classes - 1}", stacklevel=3)
-        return num_classes - 1
-    return wanted
-
-
 @dataclasses.dataclass(frozen=True)
 class AttackSpec:
     """One attack of the suite.
@@ -255,14 +246,15 @@ _SPECS = (
     AttackSpec("apgd_dlr", "APGD-DLR", attacks.APGDConfig, lambda s, _: _apgd(s, "dlr"),
                lambda f, x, y, c, seed: attacks.apgd(f, x, y, c, seed).adversarial, seed_stream=4, norms=NORMS),
     AttackSpec("apgd_t", "APGD-T", attacks.APGDConfig,
-               lambda s, k: TargetedConfig(_apgd(s, "dlr_targeted"), _targets("apgd_t", s.apgd_targets, k)),
+               lambda s, k: TargetedConfig(_apgd(s, "dlr_targeted"),
+                                           target_count("apgd_t", s.apgd_targets, k, stacklevel=4)),
                lambda f, x, y, c, seed: attacks.apgd_targeted(
                    f, x, y, c.attack, seed, num_target_classes=c.num_target_classes).adversarial,
                seed_stream=2, norms=NORMS),
     AttackSpec("fab", "FAB", attacks.FABConfig, lambda s, _: _fab(s, s.fab_restarts),
                lambda f, x, y, c, seed: attacks.fab(f, x, y, c, seed).adversarial, seed_stream=5, norms=NORMS),
     AttackSpec("fab_t", "FAB-T", attacks.FABConfig,
-               lambda s, k: TargetedConfig(_fab(s, 1), _targets("fab_t", s.fab_targets, k)),
+               lambda s, k: TargetedConfig(_fab(s, 1), target_count("fab_t", s.fab_targets, k, stacklevel=4)),
                lambda f, x, y, c, seed: attacks.fab_targeted(
                    f, x, y, c.attack, seed, num_target_classes=c.num_target_classes).adversarial,
                seed_stream=3, norms=NORMS),
