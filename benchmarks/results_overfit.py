@@ -141,7 +141,7 @@ def overfit_awp(summary: "OrderedDict[str, dict[str, Any]]") -> list[str]:
     best-to-last AutoAttack drop against its plain configuration's (empty without AWP rows)."""
     lines = []
     rat, sat = summary.get("rat-awp"), summary.get("sat-awp")
-    if rat and sat:
+    if rat and sat and rat["last_autoattack"] and sat["last_autoattack"]:
         for point in ("last", "best"):
             x = separation(rat[f"{point}_autoattack"], sat[f"{point}_autoattack"])
             lines.append(T.OVERFIT_AWP_PAIR.substitute(
@@ -275,7 +275,7 @@ def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]", step_cost_path: 
     lines, winners = [], []
     for config, key in REGIONAL.items():
         e = summary.get(config)
-        if not (sat and e):
+        if not (sat and e and e["last_autoattack"]):  # a configuration with no AutoAttack number yet
             continue
         x = separation(e["last_autoattack"], sat["best_autoattack"])
         ratio = ratios.get(key)

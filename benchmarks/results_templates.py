@@ -366,11 +366,11 @@ test PGD-10 accuracy at the last epoch (the curves' fixed 1,000-image subsets), 
 """)
 OVERFIT_REGIME = T("Regime: $arch on $train_examples CIFAR-10 training images for $length: CIFAR-10's setting "
                    "(eps 8/255, the paper's SGD recipe and attacks) at about $data% of the paper's data, "
-                   "$params% of its parameters (WRN-34-10) and $steps% of its steps. What it tests: whether a "
+                   "$params% of its parameters and $steps% of its steps. What it tests: whether a "
                    "method's last checkpoint holds up where SAT memorises a small sample (SAT's best checkpoint "
                    "comes at step $sat_best_steps, at $sat_best_clean% clean accuracy, before the first "
                    "learning-rate decay at step $decay). What it does not test: the robust overfitting after "
-                   "the decay that Rice et al. describe at full scale, or the paper's own numbers.")
+                   "the decay that Rice et al. describe at full scale.")
 OVERFIT_LENGTH = T("$passes passes ($steps steps of 128, a curve point every $every steps)")
 OVERFIT_VERDICT = "### Verdict (generated from the numbers)"
 OVERFIT_GAP = T("- **Does RAT shrink the train-test gap?** Last-epoch train − test PGD-10: RAT $rat vs SAT $sat "
