@@ -15,7 +15,7 @@ overfit_calibration.jsonl) with the config, the curves, the best epoch, the numb
 checkpoints and the exact commands. A run with a row is skipped; an interrupted one resumes.
 
     python benchmarks/overfit.py --calibration --list
-    python benchmarks/overfit.py --calibration --only=small_cnn-n4000 --code_dir=/work/snap-overfit
+    python benchmarks/overfit.py --calibration --only=small_cnn-n4000 --code_dir=../snap-overfit
     python benchmarks/overfit.py --stage=train --deadline=09:00      # train what is missing
     python benchmarks/overfit.py --stage=eval                         # evaluate the trained runs
 

@@ -14,7 +14,7 @@ when it exists). Resumable like train_main.py: the same command continues.
 
     python benchmarks/overfit_train.py --dataset=npz:/work/runs/overfit/data/x.npz \
         --source=folder:/work/cache/cifar10 --train_examples=4000 --val_examples=1000 \
-        --method=sat --arch=small_cnn --epochs=50 --model_dir=/work/runs/overfit/x
+        --method=sat --arch=small_cnn --epochs=50 --model_dir=../runs/overfit/x
 """
 
 from __future__ import annotations
