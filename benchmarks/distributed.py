@@ -10,8 +10,8 @@ Every configuration runs the compiled step `model.fit` uses (`RATModel.train_fun
 same global batch, over a distributed iterator; repetitions are interleaved across
 configurations so that machine noise hits all alike, and the table gives the median.
 
-Usage: python benchmarks/distributed.py [--batch_size 128] [--num_steps 10] [--steps 3]
-                                        [--repeats 3] [--size cifar|mnist|digits]
+Usage: python -m benchmarks.distributed [--batch_size 128] [--num_steps 10] [--steps 3]
+                                         [--repeats 3] [--size cifar|mnist|digits]
 """
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow as tf  # noqa: E402
 
@@ -34,6 +31,7 @@ tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfigu
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.step_timer import interleaved, step_timer  # noqa: E402
 import rat_tf  # noqa: E402
 from rat_tf import architectures  # noqa: E402
 
@@ -55,8 +53,8 @@ def configurations():
     return configs
 
 
-def step_timer(strategy, method, shape, epsilon, step_size, num_steps, x, y, steps):
-    """Builds the model under `strategy`; returns a function timing `steps` compiled steps."""
+def build(strategy, method, shape, epsilon, step_size, num_steps):
+    """The small CNN's RATModel, built and compiled under `strategy` (the default one if None)."""
     scope = strategy.scope() if strategy is not None else tf.distribute.get_strategy().scope()
     with scope:
         keras.utils.set_random_seed(0)
@@ -64,18 +62,7 @@ def step_timer(strategy, method, shape, epsilon, step_size, num_steps, x, y, ste
         model = rat_tf.RATModel(classifier, method, epsilon=epsilon, step_size=step_size,
                                 num_steps=num_steps)
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
-    model.fit(data, steps_per_epoch=2, epochs=1, shuffle=False, verbose=0)  # trace, warm up
-    distributed = (strategy or tf.distribute.get_strategy()).experimental_distribute_dataset(data)
-    iterator = iter(distributed)
-
-    def run():
-        start = time.perf_counter()
-        for _ in range(steps):
-            logs = model.train_function(iterator)
-        float(logs["loss"])  # wait for the devices
-        return (time.perf_counter() - start) / steps
-    return run
+    return model
 
 
 def main():
@@ -95,13 +82,10 @@ def main():
     timers = {}
     replicas = {}
     for name, strategy in configurations():
-        timers[name] = step_timer(strategy, args.method, shape, epsilon, step_size,
-                                  args.num_steps, x, y, args.steps)
+        model = build(strategy, args.method, shape, epsilon, step_size, args.num_steps)
+        timers[name] = step_timer(model, x, y, args.steps, warmup_steps=2, strategy=strategy)
         replicas[name] = strategy.num_replicas_in_sync if strategy is not None else 1
-    times = {name: [] for name in timers}
-    for _ in range(args.repeats):
-        for name, run in timers.items():
-            times[name].append(run())
+    times = interleaved(timers, args.repeats)
     median = {name: statistics.median(t) for name, t in times.items()}
 
     base = median["mirrored, 1 CPU device"]

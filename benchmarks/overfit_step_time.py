@@ -1,27 +1,26 @@
 """Seconds per SAT training step (batch 128, CIFAR size, PGD-10) for the study's candidate architectures.
 
-Used to size the robust-overfitting study's calibration runs (benchmarks/overfit.py). Random
-images; the first (tracing) step is excluded. Run it on one thread, as the study's lanes do:
+Used to size the robust-overfitting study's calibration runs (`python -m benchmarks.overfit`).
+Random images; the first (tracing) step is excluded. Run it on one thread, as the study's lanes do:
 
-    TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 python benchmarks/overfit_step_time.py small_cnn wrn-10-1
+    TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 python -m benchmarks.overfit_step_time small_cnn wrn-10-1
 """
 
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
+from benchmarks.step_timer import step_timer  # noqa: E402
 import rat_tf  # noqa: E402
 from rat_tf import architectures  # noqa: E402
 
 
 def seconds_per_step(arch: str, method: str = "sat", steps: int = 5) -> tuple[float, int]:
+    """(seconds per step, parameters) of `method` on `arch` with the study's recipe and attack."""
     keras.utils.set_random_seed(0)
     classifier = architectures.build(arch, (32, 32, 3), 10)
     model = rat_tf.RATModel(classifier, method, weight_decay=2e-4, num_classes=10,
@@ -29,14 +28,7 @@ def seconds_per_step(arch: str, method: str = "sat", steps: int = 5) -> tuple[fl
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
     x = np.random.rand(128, 32, 32, 3).astype("float32")
     y = np.random.randint(0, 10, 128).astype("int32")
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
-    model.fit(data, steps_per_epoch=1, epochs=1, verbose=0)
-    iterator = iter(data)
-    start = time.perf_counter()
-    for _ in range(steps):
-        logs = model.train_function(iterator)
-    float(logs["loss"])
-    return (time.perf_counter() - start) / steps, classifier.count_params()
+    return step_timer(model, x, y, steps)(), classifier.count_params()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ With `adversarial-robustness-toolbox` installed (benchmarks/requirements.txt), i
 ART's `AdversarialTrainerMadryPGD` on the MNIST-size model with the same batch and PGD settings
 and prints our SAT images/second over ART's.
 
-Usage: python benchmarks/step_cost.py [--repeats 5] [--steps 3] [--methods st,sat,rat]
+Usage: python -m benchmarks.step_cost [--repeats 5] [--steps 3] [--methods st,sat,rat]
        (a RAT configuration in --methods: rat_e0.5 is RAT with --end_point_fraction=0.5,
        rat_m1_e0.5_s1 adds --num_samples=1 and --smooth_from_scale=1; a name ending in _awp, such
        as sat_awp or rat_e0.5_awp, adds adversarial weight perturbation with the official gamma)
@@ -26,12 +26,12 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.step_timer import interleaved, step_timer  # noqa: E402
 import rat_tf  # noqa: E402
 from rat_tf import architectures, files, methods, weight_perturbation  # noqa: E402
 
@@ -81,21 +81,6 @@ def build_model(method, shape, epsilon, step_size, num_steps, num_samples, jit_c
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"],
                   jit_compile=jit_compile)
     return model
-
-
-def step_timer(model, x, y, steps):
-    """Returns a function that runs `steps` compiled training steps and returns seconds/step."""
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
-    model.fit(data, steps_per_epoch=1, epochs=1, verbose=0)  # builds and traces the step
-    iterator = iter(data)
-
-    def run():
-        start = time.perf_counter()
-        for _ in range(steps):
-            logs = model.train_function(iterator)
-        float(logs["loss"])  # wait for the device
-        return (time.perf_counter() - start) / steps
-    return run
 
 
 def art_timer(shape, epsilon, step_size, num_steps, x, y, steps):
@@ -175,10 +160,7 @@ def main():
             art = art_timer(shape, epsilon, step_size, args.num_steps, x.numpy(), y.numpy(), args.steps)
             if art is not None:
                 timers["art_madry_pgd"] = art
-        times = {m: [] for m in timers}
-        for _ in range(args.repeats):  # interleaved repetitions
-            for m, run in timers.items():
-                times[m].append(run())
+        times = interleaved(timers, args.repeats)
         results[size] = {m: statistics.median(t) for m, t in times.items()}
         ratios = [r / s for r, s in zip(times["rat"], times["sat"])]
         results[size]["rat_over_sat_spread"] = (min(ratios), max(ratios))
@@ -203,7 +185,7 @@ def main():
     final = results.get("cifar", next(iter(results.values())))
     print(f"rat_over_sat={final['rat'] / final['sat']:.3f}")
     if args.json_out:
-        payload = {"command": "python benchmarks/step_cost.py " + " ".join(sys.argv[1:]),
+        payload = {"command": "python -m benchmarks.step_cost " + " ".join(sys.argv[1:]),
                    "arch": args.arch, "batch_size": args.batch_size, "num_steps": args.num_steps,
                    "num_samples": args.num_samples,
                    "repeats": args.repeats, "steps": args.steps, "cpu_count": os.cpu_count(),

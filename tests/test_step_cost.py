@@ -1,12 +1,11 @@
-"""benchmarks/step_cost.py: the method names it times."""
-import os
+"""benchmarks/step_cost.py: the method names it times; benchmarks/step_timer.py: the timer."""
 import sys
 
+import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-
-import step_cost  # noqa: E402
+from benchmarks import step_cost
+from benchmarks.step_timer import interleaved, step_timer
 
 
 def test_rat_configuration_names():
@@ -36,3 +35,14 @@ def test_an_unknown_method_is_a_one_line_error(monkeypatch, capsys):
         step_cost.main()
     assert exit_info.value.code == 2
     assert "--methods: 'ratt' is neither a method" in capsys.readouterr().err
+
+
+def test_the_timer_runs_the_compiled_training_step():
+    model = step_cost.build_model("sat", (28, 28, 1), 0.3, 0.075, 1, num_samples=2)
+    x = np.random.default_rng(0).uniform(0, 1, (8, 28, 28, 1)).astype("float32")
+    y = np.arange(8, dtype="int32") % 10
+    run = step_timer(model, x, y, steps=2, warmup_steps=1)
+    assert int(model.optimizer.iterations.numpy()) == 1           # the warm-up step of fit
+    times = interleaved({"a": run, "b": run}, repeats=2)
+    assert [len(t) for t in times.values()] == [2, 2] and all(t > 0 for ts in times.values() for t in ts)
+    assert int(model.optimizer.iterations.numpy()) == 1 + 4 * 2   # 4 timed runs of 2 steps each
