@@ -9,7 +9,7 @@ straight from the shared JPEG tarball (../shared/data/cifar10-jpeg.tar.gz; see i
 2. times `corruptions.generate(..., num_workers=W)`, the call evaluation uses (no cache), which
    computes the 60 sets in W threads; the last line is its wall time.
 
-Usage: python benchmarks/corruption_speed.py [--num_images 10000] [--workers 2] [--skip_serial]
+Usage: python -m benchmarks.corruption_speed [--num_images 10000] [--workers 2] [--skip_serial]
 """
 
 from __future__ import annotations
@@ -17,20 +17,18 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import sys
 import tarfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmarks import runner  # noqa: E402
 from rat_tf.evaluation import corruptions  # noqa: E402
 
-TARBALL = os.path.join(os.path.dirname(ROOT), "shared", "data", "cifar10-jpeg.tar.gz")
+TARBALL = runner.CIFAR_TAR
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck")
 

@@ -19,7 +19,7 @@ ART's `ProjectedGradientDescent` (TF2 classifier) on the same model and images, 
 PGD images/second over ART's (`pgd_over_art=`), and loads the exported SavedModel into ART's
 `TensorFlowV2Classifier` to compare ART's APGD-CE robust accuracy with ours.
 
-Usage: python benchmarks/eval_speed.py [--num_images 512] [--repeats 3]
+Usage: python -m benchmarks.eval_speed [--num_images 512] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -34,15 +34,16 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks import runner  # noqa: E402
 from rat_tf import architectures, attacks, export  # noqa: E402
 from rat_tf.evaluation import robustness  # noqa: E402
+
+REPO = runner.REPO
 
 EPS, STEP = 0.3, 0.075
 # The APGD cross-check uses a radius where a plainly trained model is neither 0% nor 100% robust.
@@ -59,16 +60,6 @@ def train_classifier(npz: str, num_train: int):
     model.fit(x, data["y_train"][:num_train].astype("int32"), batch_size=128, epochs=1, verbose=0)
     x_test = (data["x_test"][..., None] / 255.0).astype("float32")
     return model, x_test, data["y_test"].astype("int32")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def timer(fn, x, y, batch):
@@ -125,7 +116,7 @@ def readme_evaluation() -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--npz", default=os.path.join(REPO, "..", "shared", "data", "mnist.npz"))
+    parser.add_argument("--npz", default=os.path.join(runner.SHARED_DATA, "mnist.npz"))
     parser.add_argument("--num_train", type=int, default=10000)
     parser.add_argument("--num_images", type=int, default=512)
     parser.add_argument("--batch_size", type=int, default=128)
@@ -135,7 +126,7 @@ def main():
     parser.add_argument("--throughput", action=argparse.BooleanOptionalAction, default=True,
                         help="part 2: attack throughput, in-memory model vs SavedModel")
     args = parser.parse_args()
-    print(f"CPU: {_cpu_name()} ({os.cpu_count()} cores), load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"CPU: {runner.cpu_name()} ({os.cpu_count()} cores), load average {os.getloadavg()[0]:.1f} at the start")
     if args.readme:
         readme_evaluation()
     if not args.throughput:

@@ -4,15 +4,15 @@ For each model (an export of `benchmarks/study.py` or `benchmarks/reproduce.py` 
 finished), runs `evaluate_main.py --attacks=none --gaps --sweep_steps --sweep_epsilon` on the
 first 500 test (and 500 training) images, once (a finished report is reused), then draws the
 curves of all models into one figure each and writes `benchmarks/results/figures.json`, which
-`benchmarks/make_results.py` turns into a section of docs/RESULTS.md:
+`python -m benchmarks.make_results` turns into a section of docs/RESULTS.md:
 
   * docs/fig3_gaps.png: train and test accuracy, clean and PGD-10 (the paper's Fig. 3).
   * docs/fig4_pgd_steps.png: PGD accuracy against the number of PGD iterations 0..100 (Fig. 4).
   * docs/fig5_epsilon.png: PGD-10 accuracy against epsilon 0..2x the training epsilon (Fig. 5).
 
-    python benchmarks/figures.py                 # every default model that has an export
-    python benchmarks/figures.py --list
-    python benchmarks/figures.py --models='SAT (warm-up)=runs/study/<id>/mnist-sat-warm-seed0/export,...'
+    python -m benchmarks.figures                 # every default model that has an export
+    python -m benchmarks.figures --list
+    python -m benchmarks.figures --models='SAT (warm-up)=runs/study/<id>/mnist-sat-warm-seed0/export,...'
 """
 
 from __future__ import annotations
@@ -23,43 +23,40 @@ import os
 import sys
 from typing import Any, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(1, os.path.dirname(HERE))   # the repository root: rat_tf
-import reproduce  # noqa: E402
-import study  # noqa: E402
+from benchmarks import reproduction, runner, study
+from rat_tf.files import atomic_write
 
-REPO = reproduce.REPO
-RESULTS = os.path.join(REPO, "benchmarks", "results", "figures.json")
+REPO = runner.REPO
+RESULTS = os.path.join(runner.RESULTS_DIR, "figures.json")
 DOCS = os.path.join(REPO, "docs")
 SWEEP_EXAMPLES = 500
 # (label, runner module, run name): the four methods of the figures at the reproduction's published
 # budget (`reproduce.py --preset=cpu`, whose SAT and RAT are the study's runs with the warm-up),
 # and the study's candidate at the same budget.
 DEFAULT_MODELS = [
-    ("SAT", reproduce, "mnist-sat"),
-    ("TRADES", reproduce, "mnist-trades"),
-    ("AVmixup", reproduce, "mnist-avmixup"),
-    ("RAT", reproduce, "mnist-rat"),
+    ("SAT", reproduction, "mnist-sat"),
+    ("TRADES", reproduction, "mnist-trades"),
+    ("AVmixup", reproduction, "mnist-avmixup"),
+    ("RAT", reproduction, "mnist-rat"),
     ("RAT e=0.5 (study)", study, "mnist-rat-e0.5-s0-warm-seed0"),
 ]
 
 
-def _plan(module, run) -> "reproduce.Plan":
+def _plan(module, run) -> reproduction.Plan:
     if module is study:
-        return reproduce.plan(run, study.BUDGETS[run.dataset], study.RUNS_DIR, "study")
-    return reproduce.plan(run, reproduce.PRESETS["cpu"], reproduce.RUNS_DIR, "cpu")
+        return reproduction.plan(run, study.BUDGETS[run.dataset], study.RUNS_DIR, "study")
+    return reproduction.plan(run, reproduction.PRESETS["cpu"], reproduction.RUNS_DIR, "cpu")
 
 
 def export_of(module, name: str) -> str:
     """The export a finished run evaluated (a shared row names the other runner's model)."""
     run = next(r for r in module.RUNS if r.name == name)
     p = _plan(module, run)
-    for row in reproduce.read_rows(module.RESULTS):
+    for row in runner.read_rows(module.RESULTS):
         if (row["name"], row["train_id"], row["eval_id"]) == (name, p.train_id, p.eval_id):
             for part in row["commands"]["evaluate"].split():
-                if part.startswith("--saved_model="):
-                    return os.path.join(REPO, part.split("=", 1)[1])
+                if part.startswith("--saved_model="):   # relative to the repository, or absolute
+                    return os.path.normpath(os.path.join(REPO, part.split("=", 1)[1]))
     return p.export_dir
 
 
@@ -78,13 +75,13 @@ def sweep(label: str, export_dir: str) -> Optional[dict[str, Any]]:
            "--sweep_epsilon", "--gaps", "--checks=false", "--seed=0", f"--output_dir={out_dir}",
            f"--name={label}"]
     if not os.path.exists(report_path):
-        print(f"[{label}] {reproduce.command_text(cmd)}", flush=True)
-        rc, _, _ = reproduce.run_logged(cmd, os.path.join(os.path.dirname(export_dir), "figures.log"))
+        print(f"[{label}] {runner.command_text(cmd)}", flush=True)
+        rc, _, _ = runner.run_logged(cmd, os.path.join(os.path.dirname(export_dir), "figures.log"))
         if rc != 0:
             print(f"[{label}] failed (exit {rc})", flush=True)
             return None
     report = json.load(open(report_path, encoding="utf-8"))
-    report["command"] = reproduce.command_text(cmd)
+    report["command"] = runner.command_text(cmd)
     return report
 
 
@@ -93,8 +90,6 @@ def draw(models: dict[str, dict[str, Any]], docs: str = DOCS) -> dict[str, str]:
     import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    from rat_tf.files import atomic_write  # noqa: PLC0415
 
     def save(fig, name):
         path = os.path.join(docs, name)
@@ -141,11 +136,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--models", default=None, help="comma list of label=export_dir (default: SAT, TRADES, "
                         "AVmixup and RAT of `reproduce.py --preset=cpu`, and the study's candidate)")
     parser.add_argument("--code_dir", default=REPO,
-                        help="run evaluate_main.py from this checkout or snapshot (as reproduce.py --code_dir)")
+                        help="run evaluate_main.py from this checkout or snapshot (as benchmarks.reproduce --code_dir)")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args(argv)
-    reproduce.CODE_DIR = os.path.abspath(args.code_dir)
+    runner.use_code_dir(args.code_dir)
     if args.models:
         pairs = []
         for item in args.models.split(","):
@@ -168,12 +163,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                              "sweep_steps": report["sweep_steps"], "sweep_epsilon": report["sweep_epsilon"],
                              "command": report["command"], "metadata_method": report.get("method")}
     if not models:
-        print("no exported model yet; run benchmarks/study.py first", file=sys.stderr)
+        print("no exported model yet; run python -m benchmarks.study first", file=sys.stderr)
         return 1
     figures = draw(models)
     payload = {"models": models, "figures": figures, "sweep_examples": SWEEP_EXAMPLES,
-               "hardware": reproduce.hardware(), "git_commit": reproduce.git_commit(reproduce.CODE_DIR)}
-    from rat_tf.files import atomic_write  # noqa: PLC0415  (imports TensorFlow: only here)
+               "hardware": runner.hardware(), "git_commit": runner.git_commit()}
     atomic_write(args.results, lambda f: json.dump(payload, f, indent=1, sort_keys=True))
     print(f"wrote {', '.join(figures.values())} and {os.path.relpath(args.results, REPO)}")
     return 0

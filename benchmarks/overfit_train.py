@@ -2,19 +2,22 @@
 
 Takes every train_main.py flag, plus the subset flags below. Before training it writes (once,
 atomically) the class-balanced subset as the npz file named by --dataset=npz:PATH, drawn from
---source (e.g. folder:/work/cache/cifar10): keys x_train / y_train (the training subset),
-x_val / y_val (the validation split, held out from the same training images), x_test / y_test
-(the whole test split) and the indices. It then trains with `rat_tf.training.prepare` / `fit` and
-the `rat_tf.monitor.RobustnessCurves` callback on fixed subsets of --monitor_examples images
-(train: a class-balanced sample of the training subset; val: the validation split; test: the
-first test images), and exports two SavedModels: the last weights (--export_dir, default
-MODEL_DIR/export) and the best by validation PGD (MODEL_DIR/best). MODEL_DIR/overfit_train.json
-holds the curve, the best epoch and both export paths; it is written last (a run is complete
-when it exists). Resumable like train_main.py: the same command continues.
+--source (a `rat_tf.data.load` spec, e.g. folder:../cache/cifar10, the image-folder tree made by
+`tar -xzf ../shared/data/cifar10-jpeg.tar.gz -C ../cache/cifar10`): keys x_train / y_train (the
+training subset), x_val / y_val (the validation split, held out from the same training images),
+x_test / y_test (the whole test split) and the indices. It then trains with
+`rat_tf.training.prepare` / `fit` and the `benchmarks.monitor.RobustnessCurves` callback on fixed
+subsets of --monitor_examples images (train: a class-balanced sample of the training subset; val:
+the validation split; test: the first test images), and exports two SavedModels: the last weights
+(--export_dir, default MODEL_DIR/export) and the best by validation PGD (MODEL_DIR/best).
+MODEL_DIR/overfit_train.json holds the curve, the best epoch and both export paths; it is written
+last (a run is complete when it exists). Resumable like train_main.py: the same command continues.
 
-    python benchmarks/overfit_train.py --dataset=npz:/work/runs/overfit/data/x.npz \
-        --source=folder:/work/cache/cifar10 --train_examples=4000 --val_examples=1000 \
+    python -m benchmarks.overfit_train --dataset=npz:../runs/overfit/data/x.npz \\
+        --source=folder:../cache/cifar10 --train_examples=4000 --val_examples=1000 \\
         --method=sat --arch=small_cnn --epochs=50 --model_dir=../runs/overfit/x
+
+`python -m benchmarks.overfit` builds these commands for the study's runs.
 """
 
 from __future__ import annotations
@@ -22,27 +25,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import (
-    app,  # noqa: E402
-    flags,  # noqa: E402
-)
+from absl import app, flags  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import monitor, subsets  # noqa: E402
 import flags as rat_flags  # noqa: E402
-from rat_tf import (
-    attacks,  # noqa: E402
-    files,  # noqa: E402
-    monitor,  # noqa: E402
-    subsets,  # noqa: E402
-    training,  # noqa: E402
-)
+from rat_tf import attacks, files, training  # noqa: E402
 from rat_tf import data as data_lib  # noqa: E402
 from rat_tf.config import ConfigError  # noqa: E402
 
@@ -52,11 +44,19 @@ BEST_SUBDIR = "best"
 BEST_WEIGHTS = "best.weights.h5"
 CURVE = "curves.json"
 
-flags.DEFINE_string("source", "folder:/work/cache/cifar10", "Data set the subset is drawn from (a data.load spec).")
-flags.DEFINE_integer("train_examples", 4000, "Size of the class-balanced training subset.")
-flags.DEFINE_integer("val_examples", 1000, "Size of the validation split (held out from the training images).")
-flags.DEFINE_integer("subset_seed", 0, "Seed of the subset and validation split (the same for every run).")
-flags.DEFINE_integer("monitor_examples", 1000, "Images per monitored subset (train, val, test).")
+
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+    """Defines the subset flags (the trainer's flags are `flags.define_flags`)."""
+    flags.DEFINE_string("source", None, "Data set the subset is drawn from (a data.load spec), e.g. "
+                        "folder:../cache/cifar10.", flag_values=flag_values)
+    flags.DEFINE_integer("train_examples", 4000, "Size of the class-balanced training subset.",
+                         flag_values=flag_values)
+    flags.DEFINE_integer("val_examples", 1000, "Size of the validation split (held out from the training images).",
+                         flag_values=flag_values)
+    flags.DEFINE_integer("subset_seed", 0, "Seed of the subset and validation split (the same for every run).",
+                         flag_values=flag_values)
+    flags.DEFINE_integer("monitor_examples", 1000, "Images per monitored subset (train, val, test).",
+                         flag_values=flag_values)
 
 
 def write_subset(path: str, source: str, train_examples: int, val_examples: int, seed: int,
@@ -84,6 +84,9 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.dataset.startswith("npz:"):
         raise app.UsageError("--dataset must be npz:PATH (the subset file, written from --source)")
+    if not FLAGS.source:
+        raise app.UsageError("--source is required: the data set the subset is drawn from, e.g. "
+                             "folder:../cache/cifar10")
     npz_path = os.path.abspath(FLAGS.dataset[len("npz:"):])
     write_subset(npz_path, FLAGS.source, FLAGS.train_examples, FLAGS.val_examples, FLAGS.subset_seed,
                  FLAGS.monitor_examples)
@@ -136,4 +139,5 @@ def main(argv):
 
 if __name__ == "__main__":
     rat_flags.define_flags()
+    define_flags()
     app.run(main)

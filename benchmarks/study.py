@@ -7,24 +7,25 @@ PGD end points x'_e with hard labels: 0 is the paper's RAT, 1 is SAT) and `smoot
 and the paper's RAT over several seeds, each model evaluated through its SavedModel with the
 full suite (the headline is the per-example worst case).
 
-Same machinery as `benchmarks/reproduce.py` (train_main.py and evaluate_main.py subprocesses,
-one JSON line per finished run, resumable, `--only`, `--list`, `--dry_run`, `--deadline`,
-`--code_dir`), its own results file (`benchmarks/results/study.jsonl`) and model directories
+Same machinery as `benchmarks/reproduce.py` (`benchmarks/execution.py`: train_main.py and
+evaluate_main.py subprocesses, one JSON line per finished run, resumable, `--only`, `--list`,
+`--dry_run`, `--deadline`, `--code_dir`), its own results file (`benchmarks/results/study.jsonl`) and model directories
 (`runs/study/`). Runs are listed in priority order: SAT with warm-up, RAT and the candidate
 (e = 0.5, s0 = 0) for seed 0; the candidate and SAT with warm-up for seed 1; the candidate and
 RAT with SAT's warm-up (seeds 0, 1); RAT seed 1; seed 2 of all of these; the rest of the grid;
 CIFAR-10.
 
-    python benchmarks/study.py --list
-    python benchmarks/study.py --deadline=21:00          # run what is missing, in order
-    python benchmarks/study.py --only='^mnist-(sat-warm|rat)-seed0$'
-    python benchmarks/make_results.py                     # docs/RESULTS.md, study section included
+    python -m benchmarks.study --list
+    python -m benchmarks.study --deadline=21:00          # run what is missing, in order
+    python -m benchmarks.study --only='^mnist-(sat-warm|rat)-seed0$'
+    python -m benchmarks.make_results                     # docs/RESULTS.md, study section included
 
 Budget (MNIST as in the reproduction): the first 30,000 MNIST training images x 5 epochs (1,170
 steps of 128), eps 0.3, K = 10, step 0.075, small_cnn, Adam 1e-3 (divided by 10 at 75%).
 Evaluation on the first 500 test images: FGSM, PGD-20, CW-inf 30, APGD-CE 50, APGD-T 50 x 3
-targets, Square 1,000 queries, NAttack 20 x 50 on 100 images. CIFAR-10 uses the CIFAR budget of
-reproduce.py's cpu-quick preset (what the reproduction ran).
+targets, Square 1,000 queries, NAttack 20 x 50 on 100 images. CIFAR-10 uses the CIFAR-10 budget
+of the reproduction's published preset (`--preset=cpu`: 2 epochs over all images, epsilon warmed
+up over the first), so that the runs both need are trained once.
 """
 
 from __future__ import annotations
@@ -35,20 +36,18 @@ import re
 import sys
 from typing import Any, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import reproduce  # noqa: E402
+from benchmarks import execution, reproduction, runner
 
-RESULTS = os.path.join(reproduce.REPO, "benchmarks", "results", "study.jsonl")
-RUNS_DIR = os.path.join(reproduce.REPO, "runs", "study")
+RESULTS = reproduction.STUDY_RESULTS
+RUNS_DIR = os.path.join(runner.REPO, "runs", "study")
 
-EVAL = reproduce.CPU_EVAL
+EVAL = reproduction.CPU_EVAL
 BUDGETS: dict[str, dict[str, Any]] = {
     "mnist": dict(mnist_epochs=5.0, cifar_epochs=None, max_train_examples=30_000, steps_per_epoch=117,
                   **EVAL),
     # The reproduction's CIFAR-10 budget (2 epochs, epsilon warmed up over the first), so that SAT
     # and RAT seed 0 are trained once for both.
-    "cifar10": reproduce.for_dataset(reproduce.PRESETS["cpu"], "cifar10") | dict(mnist_epochs=None),
+    "cifar10": reproduction.for_dataset(reproduction.PRESETS["cpu"], "cifar10") | dict(mnist_epochs=None),
 }
 SEEDS = (0, 1, 2)
 WARMUP = "1epochs"   # SAT's warm-up: the first of the 5 epochs
@@ -71,18 +70,18 @@ CONFIGS[f"{CANDIDATE}-warm"] = ("rat", CONFIGS[CANDIDATE][1] + (("epsilon_warmup
 WARM = (f"{CANDIDATE}-warm", "rat-warm")
 
 
-def _runs() -> list[reproduce.Run]:
+def _runs() -> list[reproduction.Run]:
     # Seed 0 of the three, then the candidate and its baseline for the other seeds first.
     order = [(config, 0) for config in MAIN]
     order += [(config, 1) for config in (CANDIDATE, "sat-warm")]
     order += [(config, seed) for seed in SEEDS[:2] for config in WARM]
     order += [("rat", 1)] + [(config, 2) for config in (CANDIDATE, "sat-warm", "rat", *WARM)]
     order += [(config, seed) for seed in SEEDS for config in CONFIGS if config not in MAIN + WARM]
-    runs = [reproduce.Run(f"mnist-{config}-seed{seed}", "mnist", CONFIGS[config][0], ("study-mnist",),
+    runs = [reproduction.Run(f"mnist-{config}-seed{seed}", "mnist", CONFIGS[config][0], ("study-mnist",),
                           CONFIGS[config][1], seed) for config, seed in order]
     for seed in (0, 1):
         for config in ("sat", "rat", CANDIDATE):
-            runs.append(reproduce.Run(f"cifar10-{config}-seed{seed}", "cifar10", CONFIGS[config][0],
+            runs.append(reproduction.Run(f"cifar10-{config}-seed{seed}", "cifar10", CONFIGS[config][0],
                                       ("study-cifar10",), CONFIGS[config][1], seed))
     return runs
 
@@ -98,15 +97,7 @@ def config_of(name: str) -> str:
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--only", default=None, help="regex on run names (re.search)")
-    parser.add_argument("--list", action="store_true", help="print the runs and whether they are done")
-    parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
-    parser.add_argument("--results", default=RESULTS, help="the JSON-lines results file")
-    parser.add_argument("--runs_dir", default=RUNS_DIR, help="model directories (not committed)")
-    parser.add_argument("--code_dir", default=reproduce.REPO,
-                        help="run train_main.py / evaluate_main.py from this checkout or snapshot")
-    parser.add_argument("--deadline", default=None,
-                        help="UTC time HH:MM: start no new run after it (a started run is not stopped)")
+    runner.add_runner_flags(parser, RESULTS, RUNS_DIR)
     parser.add_argument("--share_from", action="append", default=None,
                         help="another runner's results file: a run with the same commands there is copied, "
                              "not rerun (default: benchmarks/results/reproduce.jsonl)")
@@ -115,16 +106,15 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    reproduce.CODE_DIR = os.path.abspath(args.code_dir)
+    runner.use_code_dir(args.code_dir)
     args.results, args.runs_dir = os.path.abspath(args.results), os.path.abspath(args.runs_dir)
-    selected = [r for r in RUNS if args.only is None or re.search(args.only, r.name)]
+    selected = runner.select(RUNS, args.only)
     if not selected:
-        print(f"no run matches {args.only!r}; runs: {', '.join(r.name for r in RUNS)}", file=sys.stderr)
-        return 2
-    plans = [reproduce.plan(r, BUDGETS[r.dataset], args.runs_dir, "study") for r in selected]
+        return runner.no_match(RUNS, args.only)
+    plans = [reproduction.plan(r, BUDGETS[r.dataset], args.runs_dir, "study") for r in selected]
     if args.share_from is None:
-        args.share_from = [reproduce.RESULTS]
-    return reproduce.run_plans(plans, args)
+        args.share_from = [reproduction.RESULTS]
+    return execution.run_plans(plans, args)
 
 
 if __name__ == "__main__":

@@ -2,21 +2,14 @@
 
 import json
 import os
-import sys
 
+from absl import flags
 import keras
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-
-from rat_tf import (
-    attacks,  # noqa: E402
-    monitor,  # noqa: E402
-    subsets,  # noqa: E402
-)
-
-import overfit  # noqa: E402
+from benchmarks import monitor, overfit, overfit_runs, overfit_train, runner, subsets
+from rat_tf import attacks
 
 
 def _labels(per_class=60, num_classes=10, seed=3):
@@ -139,8 +132,8 @@ def _report(with_autoattack):
 
 @pytest.mark.parametrize("evaluated", [False, True])
 def test_result_row_has_its_fields(tmp_path, evaluated):
-    run = overfit.RUNS[0]
-    p = overfit.plan(run, str(tmp_path))
+    run = overfit_runs.RUNS[0]
+    p = overfit_runs.plan(run, str(tmp_path))
     reports = {"best": _report(True), "last": _report(False)} if evaluated else None
     row = overfit.make_row(p, _summary(), {"train_seconds": 100.0}, reports, "test machine")
     row = json.loads(json.dumps(row))
@@ -148,49 +141,51 @@ def test_result_row_has_its_fields(tmp_path, evaluated):
         assert key in row
     assert row["method"] == "sat" and row["seed"] == 0 and row["best_epoch"] == 3
     for entry in row["curves"]:
-        assert set(overfit.CURVE_FIELDS) <= set(entry)
+        assert set(overfit_runs.CURVE_FIELDS) <= set(entry)
     for which in ("best", "last"):
         assert set(row[which]) >= {"clean", "pgd", "autoattack", "worst"}
     if evaluated:
         assert row["best"]["autoattack"] == 25.0 and row["last"]["autoattack"] is None
         assert row["best"]["clean"] == 50.0 and row["last"]["worst"] == 20.0
     assert row["best"]["epoch"] == 3 and row["last"]["epoch"] == 6
-    assert "overfit_train.py" in row["commands"]["train"] and "evaluate_main.py" in row["commands"]["evaluate_best"]
+    assert row["commands"]["train"].startswith("python -m benchmarks.overfit_train ")
+    assert row["commands"]["evaluate_best"].startswith("python evaluate_main.py ")
     assert row["criteria"]["test_pgd_decline"] == 6.0 and row["criteria"]["train_test_pgd_gap"] == 45.0
 
 
 def test_runs_cover_the_methods_and_seeds():
-    names = {r.name for r in overfit.RUNS}
-    for config, seeds in overfit.SEEDS.items():
+    names = {r.name for r in overfit_runs.RUNS}
+    for config, seeds in overfit_runs.SEEDS.items():
         assert {f"{config}-seed{s}" for s in range(seeds)} <= names
-    assert all(r.config == "sat" for r in overfit.CALIBRATION_RUNS)
+    assert all(r.config == "sat" for r in overfit_runs.CALIBRATION_RUNS)
 
 
 def test_a_run_is_claimed_by_one_lane(tmp_path):
     model_dir = str(tmp_path / "run")
-    assert overfit.claim(model_dir) and overfit.claim(model_dir)      # this process, twice
+    assert runner.claim(model_dir) and runner.claim(model_dir)        # this process, twice
     (tmp_path / "run" / ".lock").write_text("1")                        # a live process (init)
-    assert not overfit.claim(model_dir)
+    assert not runner.claim(model_dir)
     (tmp_path / "run" / ".lock").write_text("999999999")                # a dead one: stale
-    assert overfit.claim(model_dir)
-    overfit.release(model_dir)
+    assert runner.claim(model_dir)
+    runner.release(model_dir)
     assert not (tmp_path / "run" / ".lock").exists()
 
 
 def test_a_regime_with_curve_points_every_few_steps_trains_its_passes_and_shares_sat_seed0():
-    regime = overfit.Regime("wrn-10-2", 500, 300, curve_every=45)
+    regime = overfit_runs.Regime("wrn-10-2", 500, 300, curve_every=45)
     assert regime.name == "wrn-10-2-n500-e300-c45"
-    assert overfit.Regime("wrn-10-2", 1000, 80).name == "wrn-10-2-n1000-e80"     # recorded names unchanged
-    run = overfit.Run("sat-seed0", "sat", 0, regime)
-    args = overfit.train_args(run, "/runs")
+    assert overfit_runs.Regime("wrn-10-2", 1000, 80).name == "wrn-10-2-n1000-e80"     # recorded names unchanged
+    run = overfit_runs.Run("sat-seed0", "sat", 0, regime)
+    args = overfit_runs.train_args(run, "/runs")
     assert "--epochs=300" in args and "--steps_per_epoch=45" in args and "--arch=wrn-10-2" in args
-    assert "--steps_per_epoch=45" not in overfit.train_args(overfit.Run("x", "sat", 0, overfit.CALIBRATION[4]), "/r")
+    other = overfit_runs.Run("x", "sat", 0, overfit_runs.CALIBRATION[4])
+    assert "--steps_per_epoch=45" not in overfit_runs.train_args(other, "/r")
     # The calibration run of the study's regime is the study's SAT seed 0: same command, same directory.
-    calibration = overfit.Run("cal", "sat", 0, regime, calibration=True)
-    assert overfit.plan(calibration, "/runs").model_dir == overfit.plan(run, "/runs").model_dir
+    calibration = overfit_runs.Run("cal", "sat", 0, regime, calibration=True)
+    assert overfit_runs.plan(calibration, "/runs").model_dir == overfit_runs.plan(run, "/runs").model_dir
 
 
-def test_a_second_lane_never_reads_a_half_unpacked_cifar_folder(tmp_path, monkeypatch):
+def test_a_second_lane_never_reads_a_half_unpacked_cifar_folder(tmp_path):
     import tarfile  # noqa: PLC0415
     src = tmp_path / "src"
     for split in ("train", "test"):
@@ -201,9 +196,41 @@ def test_a_second_lane_never_reads_a_half_unpacked_cifar_folder(tmp_path, monkey
         for split in ("train", "test"):
             t.add(src / split, arcname=split)
     root = tmp_path / "cache" / "cifar10"
-    monkeypatch.setattr(overfit, "SOURCE", f"folder:{root}")
-    monkeypatch.setattr(overfit, "CIFAR_TAR", str(tar))
-    overfit.ensure_source()
+    runner.extract_once(str(tar), str(root))
     assert sorted(p.name for p in root.iterdir()) == ["test", "train"]
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["cifar10"]       # no partial folder left
-    overfit.ensure_source()                                                     # present: nothing to do
+    (root / "train" / "cat" / "0.jpg").write_bytes(b"kept")
+    runner.extract_once(str(tar), str(root))                                    # present: nothing to do
+    assert (root / "train" / "cat" / "0.jpg").read_bytes() == b"kept"
+
+
+def test_rows_name_paths_relative_to_the_repository_and_ids_hash_the_paths_the_run_gets(tmp_path):
+    run = overfit_runs.RUNS[0]
+    p = overfit_runs.plan(run, overfit_runs.RUNS_DIR)
+    beside = os.path.dirname(runner.REPO)
+    # The subprocess gets absolute paths (it may run from a snapshot elsewhere); the id hashes them.
+    data = [a for a in overfit_runs.train_args(run, overfit_runs.RUNS_DIR) if a.startswith(("--dataset=", "--source="))]
+    assert [a.split(":", 1)[1].startswith(beside + os.sep) for a in data] == [True, True]
+    assert p.train_id == runner.run_id(overfit_runs.train_args(run, overfit_runs.RUNS_DIR))
+    # What the training script writes back names them absolutely too; the row records them relative.
+    summary = _summary()
+    summary["config"]["run"] = {"model_dir": p.model_dir, "export_dir": os.path.join(p.model_dir, "export")}
+    summary["subset"] = {"npz": data[0].split(":", 1)[1], "source": overfit_runs.SOURCE}
+    row = overfit.make_row(p, summary, {"train_seconds": 1.0}, None, "test machine")
+    path = tmp_path / "overfit.jsonl"
+    runner.append_row(str(path), row)
+    text = path.read_text()
+    assert beside + os.sep not in text and runner.REPO not in text
+    (recorded,) = runner.read_rows(str(path))
+    assert recorded["train_id"] == p.train_id
+    assert recorded["subset"]["source"] == "folder:../cache/cifar10"
+    assert recorded["config"]["run"]["model_dir"] == f"../runs/overfit/{p.train_id}/{run.config}-seed{run.seed}"
+    assert f"--dataset=npz:../runs/overfit/data/cifar10-n{run.regime.train_examples}-" in recorded["commands"]["train"]
+
+
+def test_the_training_script_defines_its_flags_only_when_asked():
+    assert "train_examples" not in flags.FLAGS          # importing it defined nothing
+    values = flags.FlagValues()
+    overfit_train.define_flags(values)
+    assert {"source", "train_examples", "val_examples", "subset_seed", "monitor_examples"} <= set(values)
+    assert values["source"].default is None             # no default data path: the command names its data

@@ -1,6 +1,6 @@
 """Class-balanced, seeded subsets of a labelled data set (pure numpy).
 
-Used by the robust-overfitting study (benchmarks/overfit.py): a training subset of N images
+Used by the robust-overfitting study (`benchmarks/overfit_train.py`): a training subset of N images
 drawn with a fixed seed (not the first N files), a validation split held out from the same
 training images, and fixed monitoring subsets.
 

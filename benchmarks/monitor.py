@@ -1,6 +1,7 @@
 """Per-epoch clean and PGD accuracy on fixed subsets, and the best checkpoint by validation PGD.
 
-`RobustnessCurves` is a Keras callback for the robust-overfitting study (benchmarks/overfit.py):
+`RobustnessCurves` is a Keras callback for the robust-overfitting study (`python -m
+benchmarks.overfit`; `benchmarks/overfit_train.py` adds it to the trainer's callbacks):
 at every epoch end it measures clean and PGD accuracy of the classifier (inference mode, the
 project's in-graph `rat_tf.attacks.pgd`, fixed seeds so every epoch sees the same attack
 randomness) on fixed named subsets, e.g. train / val / test of 1,000 images each, and appends
