@@ -41,7 +41,7 @@ README_SUITE_BUDGET = T("APGD $apgd_steps iterations x $apgd_targets targets, Sq
                         "NAttack $nattack_iterations x $nattack_population on the first $nattack_examples images")
 README_OVER = {"autoattack": T("AA+, $images images"), "suite": T("suite, $images images")}
 README_CANDIDATE = "RAT, e = 0.5 end points (study)"
-README_NO_RESULT = "No result at the published budget yet: `python benchmarks/reproduce.py`."
+README_NO_RESULT = "No result at the published budget yet: `python -m benchmarks.reproduce`."
 README_COMPARISON = T("In the paper RAT is 22.8 points above SAT under PGD-10 (CIFAR-10, WRN-34-10). On MNIST at "
                       "eps 0.3 RAT is $worst points $worst_direction SAT in the worst case ($over)$aa. ")
 README_COMPARISON_AA = T(" and $aa points $aa_direction it under AutoAttack")
