@@ -199,10 +199,10 @@ def test_script_runs_and_prints_the_summary(tmp_path):
 
 BAD_FLAGS = [
     (["--dataset=imagenet"], "--dataset=imagenet: unknown dataset; allowed: digits"),
-    (["--method=pgd"], "--method=pgd: value should be one of"),
+    (["--method=pgd"], "--method=pgd: unknown method; allowed: st, sat"),
     (["--arch=resnet50"], "--arch=resnet50: Unknown architecture name"),
     (["--epsilon=2"], "epsilon must be in [0, 1]"),
-    (["--beta_min=0.5", "--beta_max=0.2"], "beta_min must be <= beta_max"),
+    (["--beta_min=0.5", "--beta_max=0.2"], "--beta_min=0.5: beta_min (0.5) must be <= beta_max (0.2)"),
     (["--epsilon=8/0"], "--epsilon=8/0: '8/0' divides by zero"),
     (["--dataset=npz:/nonexistent/data.npz"], "--dataset=npz:/nonexistent/data.npz: npz file "
                                               "not found"),
@@ -223,7 +223,7 @@ def test_bad_flags_fail_with_a_usage_message(tmp_path):
     _, stderr = script.communicate(timeout=300)
     assert script.returncode == 1
     assert "Traceback" not in stderr
-    assert "flag --epsilon=2.0: epsilon must be in [0, 1]" in stderr
+    assert "train_main.py: error: --epsilon=2.0: epsilon must be in [0, 1]" in stderr
 
     stdout, stderr = driver.communicate(timeout=300)
     assert driver.returncode == 0, stderr[-3000:]

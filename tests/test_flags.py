@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from absl import flags
+from absl import app, flags
 import pytest
 
 import flags as rat_flags
@@ -19,6 +19,13 @@ def parse(*argv):
 
 def config(*argv):
     return rat_flags.config_from_flags(parse(*argv))
+
+
+def error(*argv) -> str:
+    """The one-line error of `train_main.py *argv`: absl's (syntax) or the library's (values)."""
+    with pytest.raises((flags.Error, app.UsageError)) as info:
+        config(*argv)
+    return str(info.value)
 
 
 @pytest.mark.parametrize("text, value", [
@@ -87,8 +94,7 @@ def test_awp_flags_resolve_to_the_official_defaults(argv, gamma, warmup):
     (["--awp_warmup=-3"], "AWP warm-up '-3' must be"),
 ])
 def test_bad_awp_flags_are_one_line_errors(argv, message):
-    with pytest.raises(flags.IllegalFlagValueError, match=message):
-        config(*argv)
+    assert message in error(*argv)
 
 
 def test_dataset_auto_rules():
@@ -210,7 +216,7 @@ def test_flagfile_records_the_resolved_recipe(tmp_path):
     ({"epsilon_warmup": "1 epoch please"}, "epsilon_warmup", "such as 2epochs"),
     ({"optimizer": "rmsprop"}, "optimizer", "allowed: sgd, adam"),
     ({"lr_boundaries": ["0.5", "x"]}, "lr_boundaries", "x"),
-    ({"lr_boundaries": [-1]}, "lr_boundaries", "step numbers"),
+    ({"lr_boundaries": [-1]}, "lr_boundaries", "integer step number >= 1"),
 ])
 def test_library_checks_explicit_recipe_values(values, field, fragment):
     with pytest.raises(config_lib.ConfigError) as info:
@@ -247,43 +253,62 @@ def test_explicit_values_override_auto():
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--dataset=imagenet"], "unknown dataset"),
+    (["--dataset=imagenet"], "--dataset=imagenet: unknown dataset"),
     (["--dataset=npz:"], "unknown dataset"),
-    (["--method=pgd"], "--method"),
-    (["--arch=resnet50"], "Unknown architecture"),
+    (["--method=pgd"], "--method=pgd: unknown method; allowed: st, sat"),
+    (["--arch=resnet50"], "--arch=resnet50: Unknown architecture"),
     (["--arch=wrn-33-10"], "depth"),
-    (["--epsilon=2"], "epsilon must be in [0, 1]"),
+    (["--epsilon=2"], "--epsilon=2.0: epsilon must be in [0, 1]"),
     (["--epsilon=8/0"], "divides by zero"),
     (["--epsilon=eight"], "fraction"),
-    (["--beta_min=0.5", "--beta_max=0.2"], "beta_min must be <= beta_max"),
-    (["--beta_max=0.05"], "beta_min must be <= beta_max"),
-    (["--num_samples=0"], "num_samples must be >= 1"),
+    (["--beta_min=0.5", "--beta_max=0.2"], "beta_min (0.5) must be <= beta_max (0.2)"),
+    (["--beta_max=0.05"], "--beta_max=0.05: beta_min (0.1) must be <= beta_max (0.05)"),
+    (["--num_samples=0"], "--num_samples=0: num_samples must be an integer >= 1"),
     (["--num_steps=2.5"], "integer"),
-    (["--batch_size=0"], "batch_size"),
+    (["--max_scale=2.05"], "--max_scale=2.05: max_scale (2.05) must be a multiple of scale_step"),
+    (["--smooth_from_scale=2"], "--smooth_from_scale=2.0: smooth_from_scale must be in [0, max_scale"),
+    (["--method=trades", "--beta=-1"], "--beta=-1.0: beta must be >= 0"),
+    (["--method=adt", "--step_size=0"], "--step_size=0.0: step_size must be > 0"),
+    (["--batch_size=0"], "--batch_size=0: batch_size must be an integer >= 1"),
+    (["--image_size=0"], "--image_size=0: image_size must be an integer >= 1"),
+    (["--eval_pgd_steps=-1"], "--eval_pgd_steps=-1: eval_pgd_steps must be an integer >= 0"),
+    (["--epochs=0"], "--epochs=0.0: epochs must be > 0"),
     (["--train_steps=5", "--epochs=2"], "not both"),
     (["--lr_boundaries=0.5,abc"], "not a number"),
     (["--lr_boundaries=1.5"], "fraction in (0, 1)"),
-    (["--momentum=1"], "momentum"),
+    (["--momentum=1"], "--momentum=1.0: momentum must be in [0, 1)"),
     (["--learning_rate=0"], "--learning_rate=0.0: learning_rate must be > 0"),
     (["--learning_rate=-0.1"], "learning_rate must be > 0"),
     (["--learning_rate=inf"], "--learning_rate"),
     (["--learning_rate=fast"], "--learning_rate"),
     (["--weight_decay=-1"], "weight_decay must be >= 0"),
     (["--weight_decay=nan"], "--weight_decay"),
-    (["--optimizer=rmsprop"], "--optimizer"),
+    (["--optimizer=rmsprop"], "--optimizer=rmsprop: unknown optimizer; allowed: sgd, adam, auto"),
     (["--epsilon_warmup=-3"], "epsilon warm-up '-3' must be an integer number of steps"),
     (["--epsilon_warmup=1.5"], "a fraction in (0, 1)"),
     (["--epsilon_warmup=two epochs"], "such as 2epochs"),
     (["--epsilon_warmup=0epochs"], "epsilon warm-up"),
-    (["--augment=maybe"], "--augment"),
-    (["--strategy=horovod"], "--strategy"),
-    (["--tpu=grpc://1.2.3.4:8470"], "--strategy=tpu"),
+    (["--eval_epsilon=1.5"], "--eval_epsilon=1.5: eval_epsilon must be in [0, 1]"),
+    (["--eval_step_size=-0.1"], "--eval_step_size=-0.1: eval_step_size must be >= 0"),
+    (["--augment=maybe"], "--augment=maybe: must be auto, true or false"),
+    (["--precision=float64"], "--precision=float64: unknown precision; allowed: float32"),
+    (["--strategy=horovod"], "--strategy=horovod: unknown strategy"),
+    (["--tpu=grpc://1.2.3.4:8470"], "only applies with strategy=tpu"),
+    (["--model_dir= "], "--model_dir= : must not be empty"),
 ])
 def test_bad_flags_raise_one_line_errors(argv, fragment):
-    with pytest.raises(flags.Error) as info:
-        parse(*argv)
-    assert fragment in str(info.value)
-    assert "\n" not in str(info.value).strip()
+    message = error(*argv)
+    assert fragment in message
+    assert "\n" not in message.strip()
+
+
+@pytest.mark.parametrize("argv", [["--epsilon=2"], ["--beta_max=0.05"], ["--lr_boundaries=1.5"],
+                                  ["--epsilon_warmup=-3"], ["--batch_size=0"], ["--method=pgd"]])
+def test_the_flags_parse_syntax_and_the_library_checks_the_values(argv):
+    """A value rule is checked once, by rat_tf.config: the flags parse it, resolution refuses it."""
+    parse(*argv)
+    with pytest.raises(app.UsageError):
+        config(*argv)
 
 
 def test_flagfile_reproduces_the_config(tmp_path):
@@ -326,3 +351,49 @@ def test_library_config_errors_name_the_field():
         config_lib.resolve({"method": "pgd"})
     assert info.value.field == "method" and info.value.value == "pgd"
     assert str(rat_flags.usage_error(info.value)).startswith("--method=pgd: unknown method")
+
+
+def _help(flag_values, name):
+    return " ".join(flag_values[name].help.split())
+
+
+def test_the_help_of_auto_is_generated_from_the_rules(monkeypatch):
+    """Change a rule's data: the resolution and the flag help change together."""
+    from rat_tf.config import rules
+
+    flag_values = parse()
+    for name in flag_values:
+        if flag_values[name].default in ("auto", ["auto"]):
+            assert f"auto: {config_lib.describe_auto(name)}" in _help(flag_values, name), name
+    monkeypatch.setitem(rules.DATASET_EPSILON, "digits", 0.15)
+    monkeypatch.setitem(rules.MNIST_METHOD_RULES, "end_point_fraction", 0.25)
+    monkeypatch.setitem(rules.MNIST_RECIPE, "learning_rate", 5e-4)
+    monkeypatch.setitem(rules.AUTO_ARCH, "cifar", "wrn-16-4")
+    monkeypatch.setattr(rules, "EVAL_STEP_FRACTION", 0.5)
+    changed = parse()
+    assert "0.15 on digits" in _help(changed, "epsilon") and "0.1 on digits" not in _help(changed, "epsilon")
+    assert "0.25 on MNIST" in _help(changed, "end_point_fraction")
+    assert "0.0005 for mnist" in _help(changed, "learning_rate")
+    assert "wrn-16-4 for cifar10/cifar100" in _help(changed, "arch")
+    assert "eval_epsilon / 2" in _help(changed, "eval_step_size")
+    cfg = config()
+    assert cfg.method.kwargs()["epsilon"] == 0.15 and cfg.eval.eval_step_size == 0.075
+    assert config("--dataset=mnist").method.kwargs()["end_point_fraction"] == 0.25
+    assert config("--dataset=mnist").optim.learning_rate == 5e-4
+    assert config("--dataset=cifar10").model.arch == "wrn-16-4"
+
+
+def test_every_rule_of_the_help_is_the_one_resolution_applies():
+    """The words of describe_auto, read back, are what resolve gives per dataset family."""
+    for dataset, family in (("digits", "digits"), ("mnist", "mnist"), ("cifar10", "cifar10/cifar100"),
+                            ("imagenette/160px", "imagenette")):
+        cfg = config(f"--dataset={dataset}")
+        assert f"{cfg.model.arch} for " in config_lib.describe_auto("arch")
+        assert family in config_lib.describe_auto("arch").split(f"{cfg.model.arch} for ")[1].split(",")[0]
+        on = config_lib.describe_auto("augment").split("otherwise")
+        assert family in (on[0] if cfg.data.augment else on[1]), dataset
+    assert "0.3 on mnist" in config_lib.describe_auto("epsilon")
+    assert "3 on imagenette" in config_lib.describe_auto("max_scale")
+    assert "(not for adt)" in config_lib.describe_auto("step_size")
+    assert config("--method=adt", "--dataset=mnist").method.kwargs()["step_size"] == \
+        methods.METHODS["adt"].hyperparameters()["step_size"]

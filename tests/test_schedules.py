@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from rat_tf.config import PAPER_BOUNDARY_FRACTIONS
 from rat_tf.training import schedules
 
 
@@ -12,8 +13,7 @@ def lr_at(schedule, step):
 
 
 def test_paper_fractions_give_30k_and_45k_of_80k():
-    assert schedules.resolve_boundaries(schedules.PAPER_BOUNDARY_FRACTIONS, 80_000) == [30_000,
-                                                                                       45_000]
+    assert schedules.resolve_boundaries(PAPER_BOUNDARY_FRACTIONS, 80_000) == [30_000, 45_000]
 
 
 def test_fractions_keep_the_shape_of_short_runs():
@@ -29,7 +29,7 @@ def test_absolute_steps_and_mixtures():
 
 def test_boundaries_that_round_together_divide_twice():
     # 2 steps: both paper fractions round to step 1, so lr0 for step 0 and lr0 / 100 after.
-    boundaries = schedules.resolve_boundaries(schedules.PAPER_BOUNDARY_FRACTIONS, 2)
+    boundaries = schedules.resolve_boundaries(PAPER_BOUNDARY_FRACTIONS, 2)
     assert boundaries == [1, 1]
     schedule = schedules.StepDecay(0.1, boundaries)
     assert lr_at(schedule, 0) == pytest.approx(0.1)

@@ -192,8 +192,8 @@ def _npz(path, **changes):
 def bad_inputs(tmp):
     """(argv, the message stderr must contain) for the issue's table of bad input.
 
-    Flag values caught by the flag parser (unknown dataset/method/arch, epsilon > 1,
-    beta_min > beta_max, a missing npz file) are in tests/test_cli.py; these are the rest.
+    Other values the config refuses (unknown dataset/method/arch, epsilon > 1, beta_min >
+    beta_max, a missing npz file) are in tests/test_cli.py; these are the rest.
     """
     blocker = tmp / "a_file"
     blocker.write_text("")
@@ -202,9 +202,9 @@ def bad_inputs(tmp):
     (tmp / "no_images" / "train" / "cat" / "notes.txt").write_text("not an image")
     rng = np.random.default_rng(0)
     return [
-        (["--epsilon=-0.1"], "flag --epsilon=-0.1: epsilon must be in [0, 1] (pixel units)"),
-        (["--eval_epsilon=1.5"], "flag --eval_epsilon=1.5: eval_epsilon must be in [0, 1]"),
-        (["--precision=float64"], "flag --precision=float64: value should be one of"),
+        (["--epsilon=-0.1"], "--epsilon=-0.1: epsilon must be in [0, 1] (pixel units)"),
+        (["--eval_epsilon=1.5"], "--eval_epsilon=1.5: eval_epsilon must be in [0, 1]"),
+        (["--precision=float64"], "--precision=float64: unknown precision; allowed: float32"),
         ([f"--dataset=npz:{_npz(tmp / 'keys.npz', y_test=None)}"],
          "is missing key(s) y_test (expected x_train, y_train, x_test, y_test"),
         ([f"--dataset=npz:{_npz(tmp / 'lengths.npz', y_train=np.arange(5) % 3)}"],

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-STRATEGY_NAMES: tuple[str, ...] = ("default", "mirrored", "multi_worker", "tpu")
+from rat_tf.config import STRATEGY_NAMES  # the strategy names (also the config's rule)
 
 
 class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):

@@ -33,7 +33,7 @@ import contextlib
 
 import keras
 
-PRECISIONS: tuple[str, ...] = ("float32", "mixed_float16", "mixed_bfloat16")
+from rat_tf.config import PRECISIONS  # the policy names (also the config's rule)
 
 
 def _check(precision: str) -> str:

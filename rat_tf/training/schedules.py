@@ -7,23 +7,24 @@ given as *fractions* of the total number of training steps (0.375 and 0.5625 rep
     boundaries = resolve_boundaries([0.375, 0.5625], total_steps=80_000)   # [30000, 45000]
     schedule = StepDecay(0.1, boundaries)                                   # 0.1, 0.01, 0.001
 
-Rule for a boundary value b: 0 < b < 1 is a fraction of the total steps (rounded to the nearest
-step); an integer b >= 1 is an absolute step number. Anything else is an error. Boundaries must
-not decrease; two that round to the same step (very short runs) divide by 100 there.
+Rule for a boundary value b (`rat_tf.config.check_boundary`): 0 < b < 1 is a fraction of the
+total steps (rounded to the nearest step); an integer b >= 1 is an absolute step number. Anything
+else is an error. Boundaries must not decrease; two that round to the same step (very short runs)
+divide by 100 there. The paper's boundaries are `rat_tf.config.PAPER_BOUNDARY_FRACTIONS`, and the
+forms of a warm-up length `rat_tf.config.parse_warmup`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 import math
-import re
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 from rat_tf import validation
-from rat_tf.config import PAPER_BOUNDARY_FRACTIONS  # noqa: F401  (30k and 45k of 80k steps)
+from rat_tf.config import check_boundary, parse_warmup
 
 
 def resolve_boundaries(values: Sequence[float], total_steps: int) -> list[int]:
@@ -44,14 +45,8 @@ def resolve_boundaries(values: Sequence[float], total_steps: int) -> list[int]:
     validation.check_int("total_steps", total_steps, minimum=1)
     steps = []
     for value in values:
-        value = float(value)
-        if 0.0 < value < 1.0:
-            steps.append(int(round(value * total_steps)))
-        elif value >= 1.0 and value == int(value):
-            steps.append(int(value))
-        else:
-            raise ValueError(f"learning-rate boundary {value:g} must be a fraction in (0, 1) of "
-                             "the total steps or an integer step number >= 1")
+        value = check_boundary(value)
+        steps.append(int(round(value * total_steps)) if value < 1.0 else int(value))
     if any(b < a for a, b in zip(steps, steps[1:])):
         raise ValueError(f"learning-rate boundaries must not decrease, got {steps} "
                          f"(from {list(values)} of {total_steps} steps)")
@@ -155,40 +150,6 @@ def total_train_steps(*, train_steps: int | None, epochs: float | None,
 def num_keras_epochs(total_steps: int, steps_per_epoch: int) -> int:
     """Keras epochs (of `steps_per_epoch` steps) needed to run `total_steps` steps."""
     return int(math.ceil(total_steps / steps_per_epoch))
-
-
-_EPOCHS_SUFFIX = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*epochs?\s*$")
-
-
-def parse_warmup(text: str, what: str = "epsilon warm-up") -> tuple[str, float]:
-    """Parses a warm-up length: ("steps", n), ("fraction", f) or ("epochs", e).
-
-    `what` names it in errors: the epsilon ramp's, or the training before AWP starts.
-
-    Accepted: an integer >= 0 (steps; 0 is no warm-up), a fraction in (0, 1) of the training
-    steps, or a number of epochs written with the suffix "epochs" (e.g. "2epochs", "0.5epoch").
-
-    Raises:
-      ValueError: on anything else, with a message saying what is allowed.
-    """
-    value = str(text).strip()
-    allowed = ("an integer number of steps >= 0, a fraction in (0, 1) of the training steps, or "
-               "a number of epochs such as 2epochs")
-    match = _EPOCHS_SUFFIX.match(value.lower())
-    if match:
-        epochs = float(match.group(1))
-        if not (math.isfinite(epochs) and epochs > 0):
-            raise ValueError(f"{what} {value!r} must be {allowed}")
-        return "epochs", epochs
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{what} {value!r} must be {allowed}") from None
-    if 0.0 < number < 1.0:
-        return "fraction", number
-    if number >= 0.0 and math.isfinite(number) and number == int(number):
-        return "steps", float(int(number))
-    raise ValueError(f"{what} {value!r} must be {allowed}")
 
 
 def resolve_warmup(text: str, total_steps: int, steps_per_data_epoch: int) -> int:
