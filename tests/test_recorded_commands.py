@@ -30,6 +30,8 @@ TRAIN_PROGRAMS = {
     ("-m", "benchmarks.overfit_train"): {"source", "train_examples", "val_examples", "subset_seed",
                                           "monitor_examples"},
 }
+# Rows the study's runner wrote before it ran as a module name the script by its path.
+TRAIN_PROGRAMS[("benchmarks/overfit_train.py",)] = TRAIN_PROGRAMS[("-m", "benchmarks.overfit_train")]
 EVAL_PROGRAMS = {("evaluate_main.py",)}
 # The image shape of each dataset the rows train on (what `resolve_for_data` needs).
 SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
