@@ -52,7 +52,8 @@ def test_epsilon_zero_is_the_identity():
         result = attacks.pgd(model, x[:16], y[:16], config, seed=tf.constant([1, 2]))
         np.testing.assert_array_equal(result.end.numpy(), x[:16])
         np.testing.assert_array_equal(result.first.numpy(), x[:16])
-    np.testing.assert_array_equal(attacks.fgsm(model, x[:16], y[:16], 0.0).numpy(), x[:16])
+    np.testing.assert_array_equal(attacks.fgsm(model, x[:16], y[:16], attacks.FGSMConfig(0.0)).adversarial.numpy(),
+                                  x[:16])
 
 
 @pytest.mark.parametrize("loss", ["ce", "cw"])
@@ -86,9 +87,9 @@ def test_attacks_drive_a_trained_model_accuracy_down():
     model = trained_digits_classifier()
     clean = accuracy(model, x, y)
     config = PGDConfig(epsilon=0.15, step_size=0.04, num_steps=10)
-    fgsm = accuracy(model, attacks.fgsm(model, x, y, 0.15), y)
-    pgd = accuracy(model, attacks.pgd(model, x, y, config, seed=tf.constant([0, 0])).end, y)
-    cw = accuracy(model, attacks.cw_inf(model, x, y, config, seed=tf.constant([0, 0])), y)
+    fgsm = accuracy(model, attacks.fgsm(model, x, y, attacks.FGSMConfig(0.15)).adversarial, y)
+    pgd = accuracy(model, attacks.pgd(model, x, y, config, seed=tf.constant([0, 0])).adversarial, y)
+    cw = accuracy(model, attacks.cw_inf(model, x, y, config, seed=tf.constant([0, 0])).adversarial, y)
     assert clean > 0.9
     assert pgd < clean - 0.5 and cw < clean - 0.5
     assert pgd <= fgsm + 0.02
@@ -102,12 +103,52 @@ def test_fgsm_is_one_signed_gradient_step():
         tape.watch(xt)
         loss = tf.reduce_sum(attacks.cross_entropy(model(xt, training=False), y[:10]))
     expected = np.clip(x[:10] + 0.05 * np.sign(tape.gradient(loss, xt).numpy()), 0, 1)
-    np.testing.assert_allclose(attacks.fgsm(model, x[:10], y[:10], 0.05).numpy(), expected, atol=1e-7)
+    result = attacks.fgsm(model, x[:10], y[:10], attacks.FGSMConfig(0.05))
+    np.testing.assert_allclose(result.adversarial.numpy(), expected, atol=1e-7)
+    with pytest.raises(ValueError, match="epsilon"):
+        attacks.FGSMConfig(1.5)
 
 
 def test_cw_margin_values():
     logits = tf.constant([[1.0, 3.0, 2.0], [5.0, 0.0, -1.0]])
     np.testing.assert_allclose(attacks.cw_margin(logits, tf.constant([1, 2])).numpy(), [-1.0, 6.0])
+
+
+def test_the_one_label_margin():
+    # z_y - max_{j != y} z_j, exact (a tie with another class gives 0); CW ascends its negation.
+    logits = tf.constant([[1.0, 3.0, 2.0], [5.0, 0.0, -1.0], [2.0, 2.0, -7.0]])
+    labels = tf.constant([1, 2, 0])
+    np.testing.assert_array_equal(attacks.margin(logits, labels).numpy(), [1.0, -6.0, 0.0])
+    np.testing.assert_array_equal(attacks.cw_margin(logits, labels).numpy(), -attacks.margin(logits, labels).numpy())
+    # Its gradient is +1 at the label and -1 at the runner-up.
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        total = tf.reduce_sum(attacks.margin(logits, labels)[:2])
+    np.testing.assert_array_equal(tape.gradient(total, logits).numpy(), [[0, 1, -1], [-1, 0, 1], [0, 0, 0]])
+
+
+def test_the_one_input_check():
+    x = np.full((2, 4, 4, 1), 0.5, np.float32)
+    assert attacks.check_images(x) is x
+    for bad, match in (((x * 255).astype(np.uint8), r"x: uint8 images; pass float images in \[0, 1\] \(x / 255\)"),
+                       (x.astype(np.int32), "x: int32 images; pass float images"),
+                       (x + 1.0, r"x: images must lie in \[0, 1\] .*got values in \[1.5, 1.5\]"),
+                       (np.where(x > 0, np.nan, x), r"x: images must lie in \[0, 1\] .*got non-finite values"),
+                       (tf.constant(x - 1.0), r"x: images must lie in \[0, 1\]")):
+        with pytest.raises(ValueError, match=match) as error:
+            attacks.check_images(bad)
+        assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match=r"x: images of rank 4 \(NHWC\) expected, got shape \(2, 4, 4\)"):
+        attacks.check_images(x[..., 0], rank=4)
+    # Inside tf.function the values are unknown: only the dtype and rank are checked.
+    traced = tf.function(lambda images: attacks.check_images(images, rank=4) * 1.0)
+    np.testing.assert_array_equal(traced(tf.constant(x + 1.0)).numpy(), x + 1.0)
+    # Every attack checks its images with it.
+    model = tiny_cnn()
+    for attack, config in ((attacks.fgsm, attacks.FGSMConfig(0.1)), (attacks.pgd, PGDConfig(0.1, 0.05, 1)),
+                           (attacks.apgd, attacks.APGDConfig(0.1, 1)), (attacks.fab, attacks.FABConfig(0.1, 1))):
+        with pytest.raises(ValueError, match=r"x: images must lie in \[0, 1\]"):
+            attack(model, x * 3.0, np.zeros(2, np.int32), config, tf.constant([0, 1]))
 
 
 def test_attack_changes_no_model_state_and_runs_in_graph():

@@ -34,14 +34,15 @@ def test_each_version_runs_the_official_attacks_with_the_official_budgets(versio
     assert suite.cascade == want["attacks"] == VERSIONS[version].attacks
     budgets = suite.budgets(10)
     assert tuple(budgets) == want["attacks"]
-    for name, config in budgets.items():
-        attack = config.get("attack", config)
+    for name, attack in budgets.items():
         assert attack["epsilon"] == 0.5 and attack["norm"] == norm
+        # Only the targeted attacks record target classes.
+        assert ("num_target_classes" in attack) == (name in ("apgd_t", "fab_t"))
         if name in ("apgd_ce", "apgd_dlr"):
             assert (attack["num_steps"], attack["num_restarts"], attack["rho"], attack["eot_iter"]) == \
                 (100, want["apgd_restarts"], 0.75, want["eot_iter"])
         if name == "apgd_t":
-            assert (attack["num_steps"], attack["num_restarts"], config["num_target_classes"]) == \
+            assert (attack["num_steps"], attack["num_restarts"], attack["num_target_classes"]) == \
                 (100, want["apgd_targeted_restarts"], want["targets"])
         if name == "fab":
             assert (attack["num_steps"], attack["num_restarts"]) == (100, want["fab_restarts"])
@@ -49,7 +50,7 @@ def test_each_version_runs_the_official_attacks_with_the_official_budgets(versio
             assert (attack["alpha_max"], attack["eta"], attack["beta"]) == (0.1, 1.05, 0.9)
             assert attack["final_search_steps"] == 0  # the official FAB has no final search
         if name == "fab_t":
-            assert (attack["num_restarts"], config["num_target_classes"]) == (want["fab_t_restarts"],
+            assert (attack["num_restarts"], attack["num_target_classes"]) == (want["fab_t_restarts"],
                                                                              want["targets"])
         if name == "square":
             assert (attack["num_queries"], attack["p_init"], attack["rescale_schedule"]) == \
@@ -58,7 +59,7 @@ def test_each_version_runs_the_official_attacks_with_the_official_budgets(versio
 
 def test_the_fab_search_is_an_explicit_option_and_recorded():
     suite = SuiteConfig.for_version("standard", fab_final_search_steps=10)
-    assert suite.budgets(10)["fab_t"]["attack"]["final_search_steps"] == 10
+    assert suite.budgets(10)["fab_t"]["final_search_steps"] == 10
 
 
 def test_l2_suites_refuse_linf_only_attacks_and_bad_arguments():

@@ -98,7 +98,7 @@ def test_default_is_autoattack_as_a_cascade_plus_the_paper_columns(export_dir, t
     # The version, the norm, every attack's budget and the seeds are recorded.
     assert report["autoattack"] == {"version": "standard", "norm": "Linf", "outputs": "logits",
                                     "attacks": ["apgd_ce", "apgd_t", "fab_t", "square"]}
-    assert report["budgets"]["fab_t"]["attack"]["final_search_steps"] == 0
+    assert report["budgets"]["fab_t"]["final_search_steps"] == 0
     assert report["budgets"]["apgd_t"]["num_target_classes"] == 9  # 12 asked for, clamped to classes - 1
     assert report["seeds"] == {"root": 0, "streams": {"fgsm": 0, "pgd": 0, "cw": 0, "apgd_ce": 1, "apgd_t": 2,
                                                       "fab_t": 3, "square": 0}}

@@ -1,4 +1,5 @@
 import dataclasses
+import inspect
 import json
 import os
 
@@ -137,7 +138,10 @@ def test_every_preset_and_list_parses_to_registry_attacks():
         suite.parse_attacks("pgd,deepfool")
     for name, spec in suite.REGISTRY.items():
         assert spec.name == name and dataclasses.is_dataclass(spec.config_type)
-        assert spec.configure(robustness.SuiteConfig(epsilon=0.1), 10) is not None
+        config = spec.config(robustness.SuiteConfig(epsilon=0.1), 10)
+        # The attack's own frozen config, passed as is: attack(logits_fn, x, y, config, seed).
+        assert type(config) is spec.config_type and config.__dataclass_params__.frozen
+        assert list(inspect.signature(spec.run).parameters)[:5] == ["logits_fn", "x", "y", "config", "seed"]
 
 
 def test_budgets_must_be_positive_integers():

@@ -196,7 +196,7 @@ def test_projection_is_the_exact_l2_projection_onto_hyperplane_and_box():
 def test_exact_distance_on_an_affine_classifier(affine_case):
     # With the (optional) final search, FAB lands on the boundary point itself.
     logits_fn, x, y, d_star = affine_case
-    result = fab_targeted(logits_fn, x, y, FABConfig(0.1, final_search_steps=10), SEED, num_target_classes=1)
+    result = fab_targeted(logits_fn, x, y, FABConfig(0.1, final_search_steps=10, num_target_classes=1), SEED)
     _, robust, dist = _check_result(result, logits_fn, x, y, 0.1)
     assert not robust.any()
     np.testing.assert_allclose(dist, d_star, rtol=1e-3)
@@ -204,8 +204,8 @@ def test_exact_distance_on_an_affine_classifier(affine_case):
     # Success exactly when d* <= epsilon: epsilon just above / just below the second d*.
     for eps, broken in ((d_star[1] * 1.002, [True, True, False, False]),
                         (d_star[1] * 0.998, [True, False, False, False])):
-        config = FABConfig(float(eps), final_search_steps=10)
-        result = fab_targeted(logits_fn, x, y, config, SEED, num_target_classes=1)
+        config = FABConfig(float(eps), final_search_steps=10, num_target_classes=1)
+        result = fab_targeted(logits_fn, x, y, config, SEED)
         _, robust, dist = _check_result(result, logits_fn, x, y, eps)
         np.testing.assert_array_equal(~robust, broken)
         np.testing.assert_allclose(dist[~robust], d_star[~robust], rtol=1e-3)
@@ -218,17 +218,17 @@ def test_without_the_final_search_fab_stays_just_above_the_boundary(affine_case)
     logits_fn, x, y, d_star = affine_case
     config = FABConfig(0.1)
     assert config.final_search_steps == 0 and config.norm == "Linf"
-    _, robust, dist = _check_result(fab_targeted(logits_fn, x, y, config, SEED, 1),
-                                    logits_fn, x, y, 0.1)
+    result = fab_targeted(logits_fn, x, y, dataclasses.replace(config, num_target_classes=1), SEED)
+    _, robust, dist = _check_result(result, logits_fn, x, y, 0.1)
     assert not robust.any()
     assert np.all(dist > d_star * 1.001) and np.all(dist < d_star * 1.01)
 
 
 def test_graph_and_eager_agree(affine_case):
     logits_fn, x, y, _ = affine_case
-    config = FABConfig(0.1, num_steps=20, final_search_steps=10)
-    eager = fab_targeted(logits_fn, x, y, config, SEED, num_target_classes=2)
-    graph = tf.function(lambda a, b: fab_targeted(logits_fn, a, b, config, SEED, 2))(x, y)
+    config = FABConfig(0.1, num_steps=20, final_search_steps=10, num_target_classes=2)
+    eager = fab_targeted(logits_fn, x, y, config, SEED)
+    graph = tf.function(lambda a, b: fab_targeted(logits_fn, a, b, config, SEED))(x, y)
     np.testing.assert_array_equal(eager.robust, graph.robust)
     np.testing.assert_allclose(eager.distance, graph.distance, rtol=1e-5)
     np.testing.assert_allclose(eager.adversarial, graph.adversarial, atol=1e-6)
@@ -257,7 +257,7 @@ def test_box_constraint_active():
     images = x.reshape((3,) + SHAPE)
     eps = 0.3
     config = FABConfig(eps, final_search_steps=10)
-    result = fab_targeted(logits_fn, images, y, config, SEED, num_target_classes=1)
+    result = fab_targeted(logits_fn, images, y, dataclasses.replace(config, num_target_classes=1), SEED)
     adv, robust, dist = _check_result(result, logits_fn, images, y, eps)
     assert not robust.any()
     # The pinned coordinates are pushed (about) onto their faces, much less than `dist` away.
@@ -270,7 +270,7 @@ def test_clean_misclassified_examples_are_returned_unchanged(affine_case):
     logits_fn, x, y, d_star = affine_case
     y = np.array([0, 1, 0, 2], np.int32)  # examples 1 and 3 are misclassified clean
     eps = float(d_star[0] * 1.01)  # breaks example 0 (d* = 0.02), not example 2 (0.035)
-    result = fab_targeted(logits_fn, x, y, FABConfig(eps), SEED, num_target_classes=2)
+    result = fab_targeted(logits_fn, x, y, FABConfig(eps, num_target_classes=2), SEED)
     adv, robust, dist = _check_result(result, logits_fn, x, y, eps)
     np.testing.assert_array_equal(robust, [False, False, True, False])
     assert np.array_equal(adv[[1, 2, 3]], x[[1, 2, 3]])  # bit for bit
@@ -296,8 +296,8 @@ def test_exact_l2_distance_on_an_affine_classifier(affine_case):
     d_star = gap / np.linalg.norm(normal, axis=1)  # the L2 distance to the 0-vs-1 boundary
     foot = x.reshape(4, -1) - 1.05 * (gap / (normal ** 2).sum(axis=1))[:, None] * normal
     assert foot.min() > 0.0 and foot.max() < 1.0  # the box is not active
-    config = FABConfig(1.0, norm="L2", final_search_steps=10)
-    result = _in_graph(fab_targeted, logits_fn, x, y, config, SEED, 1)
+    config = FABConfig(1.0, norm="L2", final_search_steps=10, num_target_classes=1)
+    result = _in_graph(fab_targeted, logits_fn, x, y, config, SEED)
     _, robust, dist = _check_result(result, logits_fn, x, y, 1.0, "L2")
     assert not robust.any()
     np.testing.assert_allclose(dist, d_star, rtol=1e-3)
@@ -305,13 +305,13 @@ def test_exact_l2_distance_on_an_affine_classifier(affine_case):
     # Success exactly when d* <= epsilon.
     for eps, broken in ((d_star[1] * 1.002, [True, True, False, False]),
                         (d_star[1] * 0.998, [True, False, False, False])):
-        config = FABConfig(float(eps), norm="L2", final_search_steps=10)
-        result = _in_graph(fab_targeted, logits_fn, x, y, config, SEED, 1)
+        config = FABConfig(float(eps), norm="L2", final_search_steps=10, num_target_classes=1)
+        result = _in_graph(fab_targeted, logits_fn, x, y, config, SEED)
         _, robust, dist = _check_result(result, logits_fn, x, y, eps, "L2")
         np.testing.assert_array_equal(~robust, broken)
         np.testing.assert_allclose(dist[~robust], d_star[~robust], rtol=1e-3)
     # Without the search (AutoAttack's FAB), just beyond the boundary, as in Linf.
-    result = _in_graph(fab_targeted, logits_fn, x, y, FABConfig(1.0, norm="L2"), SEED, 1)
+    result = _in_graph(fab_targeted, logits_fn, x, y, FABConfig(1.0, norm="L2", num_target_classes=1), SEED)
     _, robust, dist = _check_result(result, logits_fn, x, y, 1.0, "L2")
     assert not robust.any()
     assert np.all(dist > d_star * 1.001) and np.all(dist < d_star * 1.01)
@@ -359,7 +359,8 @@ def test_untargeted_fab_finds_the_closest_class_boundary(norm):
     _, robust, plain = _check_result(result, logits_fn, x, y, eps, norm)
     assert not robust.any() and np.all(plain > closest * 1.001) and np.all(plain < closest * 1.01)
     # FAB-T towards the second-largest logit (class 1) stops at that farther boundary.
-    _, _, targeted = _check_result(_in_graph(fab_targeted, logits_fn, x, y, config, SEED, 1),
+    _, _, targeted = _check_result(_in_graph(fab_targeted, logits_fn, x, y,
+                                             dataclasses.replace(config, num_target_classes=1), SEED),
                                    logits_fn, x, y, eps, norm)
     np.testing.assert_allclose(targeted, distances[:, 0], rtol=1e-3)
     assert np.all(targeted > 1.5 * dist)
@@ -371,7 +372,7 @@ def test_untargeted_with_one_boundary_in_reach_is_fab_t(affine_case, norm):
     logits_fn, x, y, _ = affine_case
     config = FABConfig(1.0, num_steps=30, norm=norm)
     untargeted = fab(logits_fn, x, y, config, SEED)
-    targeted = fab_targeted(logits_fn, x, y, config, SEED, num_target_classes=1)
+    targeted = fab_targeted(logits_fn, x, y, dataclasses.replace(config, num_target_classes=1), SEED)
     np.testing.assert_array_equal(untargeted.robust, targeted.robust)
     np.testing.assert_allclose(untargeted.distance, targeted.distance, rtol=1e-5)
     np.testing.assert_allclose(untargeted.adversarial, targeted.adversarial, atol=1e-6)
@@ -412,9 +413,9 @@ def test_restarts_break_what_the_clean_start_cannot(norm, eps, bound, targeted):
     logits_fn, x, y = _dead_relu_model()
 
     def attack(restarts):
-        config = FABConfig(eps, num_steps=20, num_restarts=restarts, norm=norm)
+        config = FABConfig(eps, num_steps=20, num_restarts=restarts, norm=norm, num_target_classes=1)
         if targeted:
-            return fab_targeted(logits_fn, x, y, config, SEED, num_target_classes=1)
+            return fab_targeted(logits_fn, x, y, config, SEED)
         return fab(logits_fn, x, y, config, SEED)
 
     _, robust, _ = _check_result(attack(1), logits_fn, x, y, eps, norm)
@@ -425,9 +426,9 @@ def test_restarts_break_what_the_clean_start_cannot(norm, eps, bound, targeted):
 
 def test_target_count_is_clamped_with_a_warning(affine_case):
     logits_fn, x, y, _ = affine_case
-    config = FABConfig(0.1, num_steps=3, final_search_steps=0)
+    config = FABConfig(0.1, num_steps=3, final_search_steps=0, num_target_classes=9)
     with pytest.warns(UserWarning, match="fab_targeted: 9 target classes asked for"):
-        result = fab_targeted(logits_fn, x, y, config, SEED, num_target_classes=9)
+        result = fab_targeted(logits_fn, x, y, config, SEED)
     _check_result(result, logits_fn, x, y, 0.1)
 
 
@@ -443,12 +444,12 @@ def test_argument_validation(affine_case):
     assert FABConfig(0.1, num_steps=5.0).num_steps == 5
     for bad in (0, True, 1.5):
         with pytest.raises(ValueError, match="num_target_classes"):
-            fab_targeted(logits_fn, x, y, FABConfig(0.1), SEED, num_target_classes=bad)
-    with pytest.raises(ValueError, match="float images"):
+            FABConfig(0.1, num_target_classes=bad)
+    with pytest.raises(ValueError, match=r"x: uint8 images; pass float images in \[0, 1\]"):
         fab_targeted(logits_fn, (x * 255).astype(np.uint8), y, FABConfig(0.1), SEED)
     no_gradient = lambda images: tf.stop_gradient(logits_fn(images))  # noqa: E731
     with pytest.raises(ValueError, match="no gradient"):
-        fab_targeted(no_gradient, x, y, FABConfig(0.1, num_steps=1), SEED, 1)
+        fab_targeted(no_gradient, x, y, FABConfig(0.1, num_steps=1, num_target_classes=1), SEED)
     # The norm, and the radius per norm: an L2 radius may exceed 1.
     for bad in ("L1", "linf", None):
         with pytest.raises(ValueError, match="norm"):
@@ -491,8 +492,8 @@ def test_fab_t_breaks_a_small_nonlinear_model_in_graph(mlp_case):
 
     @tf.function
     def attack(images, labels, targets, restarts):
-        return fab_targeted(logits_fn, images, labels, FABConfig(eps, num_restarts=restarts),
-                            SEED, num_target_classes=targets)
+        return fab_targeted(logits_fn, images, labels,
+                            FABConfig(eps, num_restarts=restarts, num_target_classes=targets), SEED)
 
     runs = {}
     for targets, restarts in ((1, 1), (9, 1), (9, 2)):

@@ -62,7 +62,7 @@ def logits_fn():
 def numpy_run(logits_fn, data):
     x, y = data
     model = NumpyOnlyModel(logits_fn)
-    result = attacks.square_attack_result(model, x, y, EPS, num_queries=QUERIES, seed=1, norm="L2")
+    result = attacks.square_attack(model, x, y, SquareConfig(EPS, QUERIES, norm="L2"), seed=1)
     return model, result, model.images_seen
 
 
@@ -201,17 +201,18 @@ def test_l2_square_fools_a_model_without_usable_gradients(numpy_run, data):
 @pytest.mark.parametrize("epsilon", [0.3, 6.0])
 def test_outputs_stay_in_the_l2_ball_and_the_unit_box(logits_fn, data, epsilon):
     x, y = data[0][:32], data[1][:32]
-    adversarial = attacks.square_attack(logits_fn, x, y, epsilon, num_queries=40, seed=2, norm="L2").numpy()
+    result = attacks.square_attack(logits_fn, x, y, SquareConfig(epsilon, 40, norm="L2"), seed=2)
+    adversarial = result.adversarial.numpy()
     assert _l2(adversarial - x).max() <= epsilon + 1e-5
     assert adversarial.min() >= 0.0 and adversarial.max() <= 1.0
 
 
 def test_in_graph_search_has_the_same_draws_as_the_python_loop(logits_fn, data):
     x, y = data[0][:40], data[1][:40]
-    in_graph = attacks.square_attack_result(logits_fn, x, y, 0.6, num_queries=60, seed=3, norm="L2")
+    config = SquareConfig(0.6, 60, norm="L2")
+    in_graph = attacks.square_attack(logits_fn, x, y, config, seed=3)
     seen = []
-    python_loop = attacks.square_attack_result(logits_fn, x, y, 0.6, num_queries=60, seed=3, norm="L2",
-                                               progress=lambda i, n: seen.append(n))
+    python_loop = attacks.square_attack(logits_fn, x, y, config, seed=3, progress=lambda i, n: seen.append(n))
     assert seen
     np.testing.assert_array_equal(in_graph.success.numpy(), python_loop.success.numpy())
     np.testing.assert_array_equal(in_graph.queries.numpy(), python_loop.queries.numpy())
@@ -220,14 +221,14 @@ def test_in_graph_search_has_the_same_draws_as_the_python_loop(logits_fn, data):
 
 def test_epsilon_zero_changes_nothing(logits_fn, data):
     x, y = data[0][:16], data[1][:16]
-    result = attacks.square_attack_result(logits_fn, x, y, 0.0, num_queries=20, norm="L2")
+    result = attacks.square_attack(logits_fn, x, y, SquareConfig(0.0, 20, norm="L2"))
     np.testing.assert_array_equal(result.adversarial.numpy(), x)
     np.testing.assert_array_equal(result.queries.numpy(), 0)
 
 
 def test_deterministic_given_the_seed(logits_fn, data):
     x, y = data[0][:24], data[1][:24]
-    runs = [attacks.square_attack(logits_fn, x, y, 0.8, num_queries=15, seed=s, norm="L2").numpy()
+    runs = [attacks.square_attack(logits_fn, x, y, SquareConfig(0.8, 15, norm="L2"), seed=s).adversarial.numpy()
             for s in (0, 0, 1)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
@@ -237,20 +238,25 @@ def test_argument_validation(logits_fn, data):
     x, y = data[0][:4], data[1][:4]
     for norm in ("L1", "l2", "linf", None):
         with pytest.raises(ValueError, match="norm must be one of Linf, L2") as error:
-            attacks.square_attack(logits_fn, x, y, 0.5, num_queries=2, norm=norm)
+            SquareConfig(0.5, 2, norm=norm)
         assert "\n" not in str(error.value)
     for epsilon in (-0.1, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="epsilon") as error:
-            attacks.square_attack(logits_fn, x, y, epsilon, num_queries=2, norm="L2")
+            SquareConfig(epsilon, 2, norm="L2")
+        assert "\n" not in str(error.value)
+    for bad, match in (((x * 255).astype(np.uint8), "x: uint8 images"),
+                       (x * 2.0 - 0.5, r"x: images must lie in \[0, 1\]")):
+        with pytest.raises(ValueError, match=match) as error:
+            attacks.square_attack(logits_fn, bad, y, SquareConfig(0.1, 2))
         assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="epsilon"):
         SquareConfig(2.0)  # a Linf radius is at most 1 ...
     assert SquareConfig(2.0, norm="L2").epsilon == 2.0  # ... an L2 radius need not be
     assert SquareConfig(0.1).norm == "Linf" and SquareConfig(0.1).p_init == SquareConfig(1.0, norm="L2").p_init == 0.8
-    # The default stays Linf, and the positional signature still works.
-    np.testing.assert_array_equal(attacks.square_attack(logits_fn, x, y, 0.1, 5, 0.8, 4).numpy(),
-                                  attacks.square_attack(logits_fn, x, y, 0.1, num_queries=5, seed=4,
-                                                        norm="Linf").numpy())
+    # The default stays Linf, and the common signature (logits_fn, x, y, config, seed) works positionally.
+    np.testing.assert_array_equal(attacks.square_attack(logits_fn, x, y, SquareConfig(0.1, 5, 0.8), 4).adversarial,
+                                  attacks.square_attack(logits_fn, x, y, SquareConfig(0.1, num_queries=5, norm="Linf"),
+                                                        seed=4).adversarial)
 
 
 @pytest.mark.parametrize("norm", ["Linf", "L2"])
@@ -261,6 +267,6 @@ def test_runs_on_images_of_several_sizes_in_one_process(norm):
 
     for shape in [(3, 8, 8, 1), (3, 16, 16, 3), (3, 12, 10, 2)]:
         x = tf.fill(shape, 0.5)
-        result = attacks.square_attack_result(model, x, tf.zeros([3], tf.int32), 0.1, num_queries=4, seed=0,
-                                              norm=norm, progress=lambda i, n: None)
+        result = attacks.square_attack(model, x, tf.zeros([3], tf.int32), SquareConfig(0.1, 4, norm=norm), seed=0,
+                                       progress=lambda i, n: None)
         assert result.adversarial.shape == shape

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from rat_tf import attacks
-from rat_tf.attacks import APGDConfig, PGDConfig
+from rat_tf.attacks import APGDConfig, NAttackConfig, PGDConfig, SquareConfig
 from rat_tf.attacks.square import square_size_fraction
 
 from helpers import Linear, digits, tiny_cnn, trained_digits_classifier
@@ -74,11 +74,10 @@ def results(logits_fn, data):
     apgd_t = tf.function(lambda a, b: attacks.apgd_targeted(logits_fn, a, b,
                                                             APGDConfig(EPS, APGD_STEPS), seed=SEED))
     numpy_model = NumpyOnlyModel(logits_fn)
-    square = attacks.square_attack_result(numpy_model, x, y, EPS, num_queries=SQUARE_QUERIES,
-                                          seed=1)
+    square = attacks.square_attack(numpy_model, x, y, SquareConfig(EPS, SQUARE_QUERIES), seed=1)
     square_images = numpy_model.images_seen
-    nattack = attacks.nattack_result(numpy_model, x, y, EPS, num_iterations=NATTACK_ITERATIONS,
-                                     population=NATTACK_POPULATION, seed=2, max_batch=5000)
+    nattack = attacks.nattack(numpy_model, x, y, NAttackConfig(EPS, NATTACK_ITERATIONS, NATTACK_POPULATION,
+                                                                max_batch=5000), seed=2)
     return {
         "numpy_model": numpy_model,
         "square_images_seen": square_images,
@@ -164,10 +163,9 @@ def test_epsilon_zero_changes_nothing(logits_fn, data):
     outputs = [
         attacks.apgd(logits_fn, x, y, APGDConfig(0.0, 3), seed=SEED).adversarial,
         attacks.apgd(logits_fn, x, y, APGDConfig(0.0, 3, loss="dlr"), seed=SEED).adversarial,
-        attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.0, 3), seed=SEED,
-                              num_target_classes=2).adversarial,
-        attacks.square_attack(logits_fn, x, y, 0.0, num_queries=20),
-        attacks.nattack(logits_fn, x, y, 0.0, num_iterations=3, population=10),
+        attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.0, 3, num_target_classes=2), seed=SEED).adversarial,
+        attacks.square_attack(logits_fn, x, y, SquareConfig(0.0, 20)).adversarial,
+        attacks.nattack(logits_fn, x, y, NAttackConfig(0.0, 3, 10)).adversarial,
     ]
     for out in outputs:
         np.testing.assert_array_equal(out.numpy(), x)
@@ -183,8 +181,8 @@ def test_attacks_are_deterministic_given_the_seed(logits_fn, data):
     cases = [
         lambda s: attacks.apgd(logits_fn, x, y, APGDConfig(0.1, 4),
                                seed=tf.constant([s, 5])).adversarial,
-        lambda s: attacks.square_attack(logits_fn, x, y, 0.1, num_queries=15, seed=s),
-        lambda s: attacks.nattack(logits_fn, x, y, 0.1, num_iterations=2, population=8, seed=s),
+        lambda s: attacks.square_attack(logits_fn, x, y, SquareConfig(0.1, 15), seed=s).adversarial,
+        lambda s: attacks.nattack(logits_fn, x, y, NAttackConfig(0.1, 2, 8), seed=s).adversarial,
     ]
     for attack in cases:
         a, b, c = runs(attack)
@@ -274,8 +272,8 @@ def test_nattack_update_is_the_spec_formula_with_a_per_sample_max():
     x = tf.constant([[[[0.5, 0.5]]]])
     y = np.array([0])
     eps, sigma, lr, pop = 0.3, 0.5, 0.2, 16
-    out = attacks.nattack(model, x, y, eps, num_iterations=1, population=pop, sigma=sigma,
-                          learning_rate=lr, seed=3).numpy()
+    out = attacks.nattack(model, x, y, NAttackConfig(eps, num_iterations=1, population=pop, sigma=sigma,
+                                                     learning_rate=lr), seed=3).adversarial.numpy()
 
     # Re-derive the draws (this also pins the seed layout: mu_0 from fold_in(seed, 0), the
     # population of iteration t from fold_in(fold_in(seed, t + 1), chunk)).
@@ -322,40 +320,41 @@ def test_argument_validation(logits_fn, data):
         APGDConfig(0.1, rho=0.0)
     assert dataclasses.replace(APGDConfig(0.1), loss="dlr").loss == "dlr"
     with pytest.warns(UserWarning, match="using 9, as AutoAttack does"):  # clamped
-        clamped = attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=10)
-    nine = attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=9)
+        clamped = attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2, num_target_classes=10), SEED)
+    nine = attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2, num_target_classes=9), SEED)
     np.testing.assert_array_equal(clamped.adversarial.numpy(), nine.adversarial.numpy())
-    with pytest.raises(ValueError, match="num_target_classes"):
-        attacks.apgd_targeted(logits_fn, x, y, APGDConfig(0.1, 2), SEED, num_target_classes=0)
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="num_target_classes"):
+            APGDConfig(0.1, 2, num_target_classes=bad)
     two_classes = lambda z: tf.reshape(z, [tf.shape(z)[0], -1])[:, :2]  # noqa: E731
     with pytest.raises(ValueError, match="classes"):
         attacks.apgd(two_classes, x, y % 2, APGDConfig(0.1, 2, loss="dlr"), SEED)
     with pytest.raises(ValueError, match="epsilon"):
-        attacks.square_attack(logits_fn, x, y, -0.1)
+        SquareConfig(-0.1)
     with pytest.raises(ValueError, match="num_queries"):
-        attacks.square_attack(logits_fn, x, y, 0.1, num_queries=0)
+        SquareConfig(0.1, num_queries=0)
     with pytest.raises(ValueError, match="p_init"):
-        attacks.square_attack(logits_fn, x, y, 0.1, p_init=1.5)
-    with pytest.raises(ValueError, match="NHWC"):
-        attacks.square_attack(logits_fn, x[:, :, :, 0], y, 0.1)
+        SquareConfig(0.1, p_init=1.5)
+    with pytest.raises(ValueError, match=r"x: images of rank 4 \(NHWC\)"):
+        attacks.square_attack(logits_fn, x[:, :, :, 0], y, SquareConfig(0.1))
     with pytest.raises(ValueError, match="seed"):
-        attacks.square_attack(logits_fn, x, y, 0.1, seed=[1, 2, 3])
+        attacks.square_attack(logits_fn, x, y, SquareConfig(0.1), seed=[1, 2, 3])
     with pytest.raises(ValueError, match="epsilon"):
-        attacks.nattack(logits_fn, x, y, 2.0)
+        NAttackConfig(2.0)
     with pytest.raises(ValueError, match="population"):
-        attacks.nattack(logits_fn, x, y, 0.1, population=1)
+        NAttackConfig(0.1, population=1)
     with pytest.raises(ValueError, match="sigma"):
-        attacks.nattack(logits_fn, x, y, 0.1, sigma=0.0)
+        NAttackConfig(0.1, sigma=0.0)
     with pytest.raises(ValueError, match="max_batch"):
-        attacks.nattack(logits_fn, x, y, 0.1, max_batch=0)
+        NAttackConfig(0.1, max_batch=0)
 
 
 def test_square_runs_in_graph_with_the_same_draws_as_its_python_loop(logits_fn, data):
     x, y = data[0][:40], data[1][:40]
-    in_graph = attacks.square_attack_result(logits_fn, x, y, EPS, num_queries=60, seed=3)
+    in_graph = attacks.square_attack(logits_fn, x, y, SquareConfig(EPS, 60), seed=3)
     seen = []
-    python_loop = attacks.square_attack_result(logits_fn, x, y, EPS, num_queries=60, seed=3,
-                                               progress=lambda i, n: seen.append(n))
+    python_loop = attacks.square_attack(logits_fn, x, y, SquareConfig(EPS, 60), seed=3,
+                                        progress=lambda i, n: seen.append(n))
     assert seen  # a progress callback runs the Python loop
     np.testing.assert_array_equal(in_graph.success.numpy(), python_loop.success.numpy())
     np.testing.assert_array_equal(in_graph.queries.numpy(), python_loop.queries.numpy())

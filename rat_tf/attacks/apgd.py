@@ -30,11 +30,14 @@ from rat_tf.attacks.common import (
     LogitsFn,
     batch_mask,
     check_count,
+    check_images,
     check_norm,
     check_radius,
     l2_norm,
+    label_logit,
+    margin,
     project_l2,
-    target_count,
+    ranked_targets,
 )
 from rat_tf.attacks.pgd import cross_entropy
 
@@ -42,8 +45,6 @@ APGD_LOSSES = ("ce", "dlr", "dlr_targeted")
 # The denominators' 1e-12 follow the reference: DLR is invariant to shifts and scalings of the
 # logits, and the constant only guards an exact tie of the top logits.
 _DLR_DELTA = 1e-12
-# Large enough to never be the maximum, small enough to keep float32 arithmetic exact on the rest.
-_MASK = 1e9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,9 @@ class APGDConfig:
         reference's rescale-then-clip projection `common.project_l2`).
       eot_iter: gradients averaged per iteration (expectation over transformation, for models
         with random outputs; AutoAttack's version "rand" uses 20). Each costs a forward-backward.
+      num_target_classes: the target classes APGD-T tries (`apgd_targeted`; AutoAttack: 9);
+        more than C - 1 are clamped to C - 1 with a warning, as AutoAttack does. The untargeted
+        losses ignore it.
     """
 
     epsilon: float
@@ -73,10 +77,12 @@ class APGDConfig:
     rho: float = 0.75
     norm: str = "Linf"
     eot_iter: int = 1
+    num_target_classes: int = 9
 
     def __post_init__(self):
         check_radius(self.epsilon, check_norm(self.norm))
         check_count("eot_iter", self.eot_iter)
+        check_count("num_target_classes", self.num_target_classes)
         check_count("num_steps", self.num_steps)
         if self.loss not in APGD_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(APGD_LOSSES)}, got {self.loss!r}")
@@ -105,15 +111,6 @@ class APGDResult(NamedTuple):
     loss: tf.Tensor
 
 
-def _other_max(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    onehot = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
-    return tf.reduce_max(logits - _MASK * onehot, axis=-1)
-
-
-def _label_logit(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    return tf.gather(logits, labels, axis=-1, batch_dims=1)
-
-
 def _check_classes(logits: tf.Tensor, needed: int, loss: str) -> None:
     num_classes = logits.shape[-1]
     if num_classes is not None and num_classes < needed:
@@ -138,8 +135,7 @@ def dlr_loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     _check_classes(logits, 3, "dlr")
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
     top = tf.math.top_k(logits, k=3).values
-    margin = _label_logit(logits, labels) - _other_max(logits, labels)
-    return -margin / (top[:, 0] - top[:, 2] + _DLR_DELTA)
+    return -margin(logits, labels) / (top[:, 0] - top[:, 2] + _DLR_DELTA)
 
 
 def dlr_targeted_loss(logits: tf.Tensor, labels: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
@@ -160,7 +156,7 @@ def dlr_targeted_loss(logits: tf.Tensor, labels: tf.Tensor, targets: tf.Tensor) 
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
     targets = tf.cast(tf.reshape(targets, [-1]), tf.int32)
     top = tf.math.top_k(logits, k=4).values
-    numerator = _label_logit(logits, labels) - _label_logit(logits, targets)
+    numerator = label_logit(logits, labels) - label_logit(logits, targets)
     return -numerator / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + _DLR_DELTA)
 
 
@@ -337,11 +333,7 @@ def _attack_robust(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Opt
 
 
 def _prepare(x, y):
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        raise ValueError(f"apgd expects float images in [0, 1], got dtype {x.dtype}")
-    y = tf.cast(tf.reshape(y, [-1]), tf.int32)
-    return x, y
+    return tf.convert_to_tensor(check_images(x)), tf.cast(tf.reshape(y, [-1]), tf.int32)
 
 
 def _initial_state(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor):
@@ -362,11 +354,11 @@ def _run_all(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: APGDConfig
     """All runs (restarts, and target classes for APGD-T) in one loop, so the graph holds one
     copy of the attack; it stops early once no example is robust.
 
-    `targets_per_run` is None (untargeted) or (num_targets, N): the targets of each target run;
-    run r uses target row r // num_restarts and restart r % num_restarts.
+    `targets_per_run` is None (untargeted) or (N, num_targets): column k holds the targets of
+    target run k; run r uses target column r // num_restarts and restart r % num_restarts.
     """
     restarts = config.num_restarts
-    num_targets = 1 if targets_per_run is None else int(targets_per_run.shape[0])
+    num_targets = 1 if targets_per_run is None else tf.shape(targets_per_run)[1]
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int32)
 
     def body(r, adversarial, robust, best_loss):
@@ -374,7 +366,7 @@ def _run_all(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: APGDConfig
         if targets_per_run is None:
             targets, run_seed = None, randomness.fold_in(seed, restart)
         else:
-            targets = tf.gather(targets_per_run, target_row)
+            targets = tf.gather(targets_per_run, target_row, axis=1)
             run_seed = randomness.fold_in(randomness.fold_in(seed, target_row), restart)
         return (r + 1,) + tuple(_attack_robust(logits_fn, x, y, targets, config, run_seed,
                                                (adversarial, robust, best_loss)))
@@ -438,7 +430,7 @@ def apgd(logits_fn: LogitsFn,
         _check_classes(clean_logits, 4, "dlr_targeted")
         if targets is None:
             targets = tf.math.top_k(clean_logits, k=2).indices[:, 1]
-        targets_per_run = tf.cast(tf.reshape(targets, [1, -1]), tf.int32)
+        targets_per_run = tf.cast(tf.reshape(targets, [-1, 1]), tf.int32)
     elif config.loss == "dlr":
         _check_classes(clean_logits, 3, "dlr")
     return _run_all(logits_fn, x, y, config, seed, state, targets_per_run)
@@ -448,35 +440,29 @@ def apgd_targeted(logits_fn: LogitsFn,
                   x: tf.Tensor,
                   y: tf.Tensor,
                   config: APGDConfig,
-                  seed,
-                  num_target_classes: int = 9) -> APGDResult:
+                  seed) -> APGDResult:
     """APGD-T (Croce & Hein 2020): APGD on the targeted DLR loss over several target classes.
 
-    For k = 2, ..., num_target_classes + 1, the target of each example is the class with the
-    k-th largest clean logit, and APGD on the targeted DLR loss (with `config.num_restarts`
-    restarts per target) attacks the examples not yet misclassified. An example counts as
-    robust only if every run failed (per-example worst case), as in AutoAttack.
+    For k = 2, ..., K + 1 (K = `config.num_target_classes`, at most C - 1), the target of each
+    example is the class with the k-th largest clean logit, and APGD on the targeted DLR loss
+    (with `config.num_restarts` restarts per target) attacks the examples not yet misclassified.
+    An example counts as robust only if every run failed (per-example worst case), as in
+    AutoAttack.
 
     Args:
       logits_fn: images -> logits; must run the model in inference mode and be differentiable.
       x: clean images, float NHWC in [0, 1].
       y: integer labels (N,).
-      config: the attack; its `loss` is replaced by "dlr_targeted" (the loss that defines
-        APGD-T), so `APGDConfig(eps, num_steps)` is enough.
+      config: the attack, with its `num_target_classes`; its `loss` is replaced by
+        "dlr_targeted" (the loss that defines APGD-T), so `APGDConfig(eps, num_steps)` is enough.
       seed: stateless seed of shape (2,).
-      num_target_classes: how many target classes to try (AutoAttack: 9); more than C - 1 are
-        clamped to C - 1 with a warning, as AutoAttack does.
 
     Returns:
       An `APGDResult`, all tensors `tf.stop_gradient`-ed.
     """
-    num_target_classes = check_count("num_target_classes", num_target_classes)
     config = dataclasses.replace(config, loss="dlr_targeted")
     x, y = _prepare(x, y)
     clean_logits, state = _initial_state(logits_fn, x, y)
     _check_classes(clean_logits, 4, "dlr_targeted")
-    num_target_classes = target_count("apgd_targeted", num_target_classes, clean_logits.shape[-1])
-    # Row k - 2 holds the class of the k-th largest clean logit (k = 2 .. num_target_classes + 1).
-    ranked = tf.math.top_k(clean_logits, k=num_target_classes + 1).indices
-    targets_per_run = tf.transpose(ranked[:, 1:])
+    targets_per_run = ranked_targets("apgd_targeted", clean_logits, config.num_target_classes)
     return _run_all(logits_fn, x, y, config, seed, state, targets_per_run)

@@ -1,14 +1,17 @@
-"""What every attack shares: the calling convention, seeds, masks, the Linf projection, margins.
+"""What every attack shares: the calling convention, seeds, masks, projections, the margin,
+the target rule and the input check.
 
-An attack takes `logits_fn` (images -> logits, the model in inference mode; white-box attacks
-differentiate it, query-only ones only call it), float32 NHWC images in [0, 1], integer labels
-and a stateless seed, and returns `tf.stop_gradient`-ed tensors without changing model state.
+Every attack is `attack(logits_fn, x, y, config, seed)`: `logits_fn` maps images to logits (the
+model in inference mode; white-box attacks differentiate it, query-only ones only call it), `x`
+holds float NHWC images in [0, 1] (`check_images`), `y` integer labels, `config` the attack's
+frozen dataclass and `seed` a stateless seed. It returns a result whose `adversarial` holds the
+attack's images, with every tensor `tf.stop_gradient`-ed, and changes no model state.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 import warnings
 
 import numpy as np
@@ -29,6 +32,41 @@ def as_seed(seed: SeedLike) -> tf.Tensor:
     if seed.shape[0] != 2:
         raise ValueError(f"seed must be an int or have shape (2,), got shape {seed.shape}")
     return seed
+
+
+def check_images(x, name: str = "x", rank: Optional[int] = None):
+    """`x` itself if it holds float images in [0, 1], else a one-line ValueError naming `name`.
+
+    The attacks clip to [0, 1] and their budgets are in pixel units of [0, 1] images: images in
+    [0, 255], or normalised with a mean and standard deviation, would be attacked at the wrong
+    radius and clipped to a box they do not live in. Values are checked where they are known
+    (numpy arrays, eager tensors); inside `tf.function` only the dtype and rank are.
+
+    Args:
+      x: images, a numpy array or a tensor.
+      name: the argument, for the message.
+      rank: the rank required (4 for NHWC), or None for any.
+    """
+    symbolic = tf.is_symbolic_tensor(x)
+    if not symbolic and not tf.is_tensor(x):
+        x = np.asarray(x)
+    dtype = tf.as_dtype(x.dtype)
+    if dtype == tf.uint8:
+        raise ValueError(f"{name}: uint8 images; pass float images in [0, 1] (x / 255)")
+    if not dtype.is_floating:
+        raise ValueError(f"{name}: {dtype.name} images; pass float images in [0, 1]")
+    actual = x.shape.rank if tf.is_tensor(x) else x.ndim
+    if rank is not None and actual not in (rank, None):
+        raise ValueError(f"{name}: images of rank {rank} (NHWC) expected, got shape {tuple(x.shape)}")
+    values = None if symbolic else (x.numpy() if tf.is_tensor(x) else x)
+    if values is not None and values.size:
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name}: images must lie in [0, 1] (pixel units; normalise inside the model), "
+                             "got non-finite values")
+        if values.min() < 0.0 or values.max() > 1.0:
+            raise ValueError(f"{name}: images must lie in [0, 1] (pixel units; normalise inside the model), "
+                             f"got values in [{values.min():.4g}, {values.max():.4g}]")
+    return x
 
 
 def batch_mask(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -84,12 +122,20 @@ def project(x_adv: tf.Tensor, x: tf.Tensor, epsilon) -> tf.Tensor:
     return tf.clip_by_value(tf.clip_by_value(x_adv, x - epsilon, x + epsilon), 0.0, 1.0)
 
 
+def label_logit(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """z_y per example: the entry of each row of `logits` (N, C) at its label (N,)."""
+    return tf.gather(logits, labels, axis=-1, batch_dims=1)
+
+
 def margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """z_y - max_{j != y} z_j per example (positive exactly when classified as y)."""
+    """The label margin z_y - max_{j != y} z_j per example (positive exactly when classified as y).
+
+    The one margin of the attacks: CW-inf ascends its negation, DLR divides it, FAB and Square
+    track it, NAttack takes it on log-probabilities.
+    """
     onehot = tf.range(tf.shape(logits)[-1])[None, :] == labels[:, None]
-    true_logit = tf.reduce_sum(tf.where(onehot, logits, 0.0), axis=-1)
     other = tf.reduce_max(tf.where(onehot, tf.constant(-np.inf, logits.dtype), logits), axis=-1)
-    return true_logit - other
+    return label_logit(logits, labels) - other
 
 
 def target_count(name: str, wanted: int, num_classes, stacklevel: int = 3) -> int:
@@ -106,6 +152,21 @@ def target_count(name: str, wanted: int, num_classes, stacklevel: int = 3) -> in
                       f"classes; using {num_classes - 1}, as AutoAttack does", stacklevel=stacklevel)
         return int(num_classes) - 1
     return wanted
+
+
+def ranked_targets(name: str, clean_logits: tf.Tensor, wanted: int) -> tf.Tensor:
+    """The target classes of AutoAttack's targeted attacks (APGD-T, FAB-T), (N, K) int32.
+
+    Column k - 2 holds each example's class with the k-th largest clean logit, k = 2 .. K + 1,
+    with K = `wanted` capped at C - 1 (`target_count`; when C is only known at run time, capped
+    there without a warning).
+    """
+    num_classes = clean_logits.shape[-1]
+    if num_classes is not None:
+        ranks = target_count(name, wanted, num_classes, stacklevel=4) + 1
+    else:
+        ranks = tf.minimum(wanted + 1, tf.shape(clean_logits)[-1])
+    return tf.math.top_k(clean_logits, k=ranks).indices[:, 1:]
 
 
 def check_count(name: str, value, minimum: int = 1) -> int:

@@ -66,7 +66,16 @@ from typing import Callable, NamedTuple, Optional
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import LogitsFn, check_count, check_norm, check_radius, margin, target_count
+from rat_tf.attacks.common import (
+    LogitsFn,
+    check_count,
+    check_images,
+    check_norm,
+    check_radius,
+    label_logit,
+    margin,
+    ranked_targets,
+)
 
 # The reference's floor on the size of the two projection steps before their ratio is taken.
 _MIN_STEP = 1e-8
@@ -98,6 +107,9 @@ class FABConfig:
         adversarial point found, after the iterations (not in AutoAttack's FAB; 0, the
         default, disables it).
       norm: the distance minimised and bounded by epsilon, "Linf" or "L2".
+      num_target_classes: the target classes FAB-T tries (`fab_targeted`; AutoAttack: 9); more
+        than C - 1 are clamped to C - 1 with a warning, as AutoAttack does. Untargeted FAB
+        ignores it.
     """
 
     epsilon: float
@@ -108,6 +120,7 @@ class FABConfig:
     beta: float = 0.9
     final_search_steps: int = 0
     norm: str = "Linf"
+    num_target_classes: int = 9
 
     def __post_init__(self):
         check_radius(self.epsilon, check_norm(self.norm))
@@ -120,6 +133,7 @@ class FABConfig:
         if isinstance(self.beta, bool) or not 0.0 < self.beta <= 1.0:
             raise ValueError(f"beta must be in (0, 1], got {self.beta}")
         check_count("final_search_steps", self.final_search_steps, 0)
+        check_count("num_target_classes", self.num_target_classes)
 
 
 class FABResult(NamedTuple):
@@ -140,10 +154,6 @@ class FABResult(NamedTuple):
     adversarial: tf.Tensor
     robust: tf.Tensor
     distance: tf.Tensor
-
-
-def _label_logit(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    return tf.gather(logits, labels, axis=-1, batch_dims=1)
 
 
 def _fill_to_level(weight: tf.Tensor, room: tf.Tensor, delta: tf.Tensor) -> tf.Tensor:
@@ -316,7 +326,7 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
         with tf.GradientTape() as tape:
             tape.watch(flat)
             logits = logits_at(flat)
-            difference = _label_logit(logits, targets) - _label_logit(logits, y)
+            difference = label_logit(logits, targets) - label_logit(logits, y)
             total = tf.reduce_sum(difference)
         grad = tape.gradient(total, flat)
         if grad is None:
@@ -329,7 +339,7 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
             logits = logits_at(flat)
         grads = _class_gradients(tape, logits, flat)  # (C, N, D)
         del tape
-        differences = logits - _label_logit(logits, y)[:, None]  # (N, C)
+        differences = logits - label_logit(logits, y)[:, None]  # (N, C)
         label_grad = tf.gather_nd(grads, tf.stack([y, rows], axis=1))
         grad_differences = grads - label_grad[None]
         # The distance to each linearised boundary: |f_j| / ||grad f_j||_dual (j = y excluded).
@@ -440,18 +450,15 @@ def _attack_robust(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Opt
 
 
 def _inputs(name: str, logits_fn: LogitsFn, x, y, seed):
-    """Casts the inputs; returns them with the clean logits and their (static or None) class count."""
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        raise ValueError(f"{name} expects float images in [0, 1], got dtype {x.dtype}")
-    x = tf.cast(x, tf.float32)
+    """Checks and casts the inputs; returns them with the clean logits."""
+    x = tf.cast(check_images(x), tf.float32)
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int32)
     clean_logits = tf.cast(logits_fn(x), tf.float32)
     num_classes = clean_logits.shape[-1]
     if num_classes is not None and num_classes < 2:
         raise ValueError(f"{name} needs at least 2 classes, got {num_classes}")
-    return x, y, seed, clean_logits, num_classes
+    return x, y, seed, clean_logits
 
 
 def _runs(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, clean_logits: tf.Tensor, config: FABConfig,
@@ -476,20 +483,15 @@ def _runs(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, clean_logits: tf.Tens
                      tf.stop_gradient(distance))
 
 
-def fab_targeted(logits_fn: LogitsFn,
-                 x: tf.Tensor,
-                 y: tf.Tensor,
-                 config: FABConfig,
-                 seed,
-                 num_target_classes: int = 9) -> FABResult:
+def fab_targeted(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: FABConfig, seed) -> FABResult:
     """FAB-T (Croce & Hein 2020), Linf or L2, as AutoAttack runs it.
 
-    For k = 2, ..., num_target_classes + 1, the target of each example is the class with the
-    k-th largest clean logit, and `config.num_restarts` FAB runs towards that target attack the
-    examples not yet broken (a run breaks an example when it finds a misclassified point within
-    distance epsilon). The first run per target starts at the clean point, later ones at
-    random points. Examples misclassified clean are not attacked. See the module docstring for
-    the iteration and the deviations from the reference.
+    For k = 2, ..., K + 1 (K = `config.num_target_classes`, at most C - 1), the target of each
+    example is the class with the k-th largest clean logit, and `config.num_restarts` FAB runs
+    towards that target attack the examples not yet broken (a run breaks an example when it
+    finds a misclassified point within distance epsilon). The first run per target starts at
+    the clean point, later ones at random points. Examples misclassified clean are not attacked.
+    See the module docstring for the iteration and the deviations from the reference.
 
     Cost: one clean forward pass, then per run and attacked example `num_steps` forward-backward
     passes plus `num_steps + final_search_steps` forward passes. Wrap the call in `tf.function`
@@ -499,32 +501,24 @@ def fab_targeted(logits_fn: LogitsFn,
       logits_fn: images -> logits; must run the model in inference mode and be differentiable.
       x: clean images, float NHWC (or any (N, ...) shape) in [0, 1]; cast to float32.
       y: integer labels (N,).
-      config: the attack.
+      config: the attack, with its `num_target_classes`.
       seed: stateless seed of shape (2,) for the random starts of restarts after the first.
-      num_target_classes: how many target classes to try (AutoAttack: 9). More than C - 1 is
-        clamped to C - 1 with a warning, as AutoAttack does.
 
     Returns:
       A `FABResult` (adversarial points, per-example robust flags, distances in
       `config.norm`), all `tf.stop_gradient`-ed.
     """
-    num_target_classes = check_count("num_target_classes", num_target_classes)
-    x, y, seed, clean_logits, num_classes = _inputs("fab_targeted", logits_fn, x, y, seed)
-    if num_classes is not None:
-        num_target_classes = target_count("fab_targeted", num_target_classes, num_classes)
-        ranks = num_target_classes + 1
-    else:
-        ranks = tf.minimum(num_target_classes + 1, tf.shape(clean_logits)[-1])
-    # Row k - 2 holds the class of the k-th largest clean logit (k = 2 .. num_target_classes + 1).
-    targets_per_run = tf.transpose(tf.math.top_k(clean_logits, k=ranks).indices[:, 1:])
+    x, y, seed, clean_logits = _inputs("fab_targeted", logits_fn, x, y, seed)
+    # Column k - 2 holds the class of the k-th largest clean logit.
+    targets = ranked_targets("fab_targeted", clean_logits, config.num_target_classes)
     restarts = int(config.num_restarts)
 
     def run(r):
-        target_row, restart = r // restarts, r % restarts
-        run_seed = randomness.fold_in(randomness.fold_in(seed, target_row), restart)
-        return tf.gather(targets_per_run, target_row), run_seed, restart
+        target_column, restart = r // restarts, r % restarts
+        run_seed = randomness.fold_in(randomness.fold_in(seed, target_column), restart)
+        return tf.gather(targets, target_column, axis=1), run_seed, restart
 
-    return _runs(logits_fn, x, y, clean_logits, config, tf.shape(targets_per_run)[0] * restarts, run)
+    return _runs(logits_fn, x, y, clean_logits, config, tf.shape(targets)[1] * restarts, run)
 
 
 def fab(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: FABConfig, seed) -> FABResult:
@@ -554,7 +548,7 @@ def fab(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: FABConfig, seed
       A `FABResult` (adversarial points, per-example robust flags, distances in
       `config.norm`), all `tf.stop_gradient`-ed.
     """
-    x, y, seed, clean_logits, _ = _inputs("fab", logits_fn, x, y, seed)
+    x, y, seed, clean_logits = _inputs("fab", logits_fn, x, y, seed)
 
     def run(r):
         return None, randomness.fold_in(seed, r), r

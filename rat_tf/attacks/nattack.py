@@ -36,21 +36,14 @@ from rat_tf.attacks.common import (
     as_seed,
     check_count,
     check_epsilon,
+    check_images,
+    margin,
     project,
 )
 from rat_tf.attacks.square import QueryAttackResult, query_logits
 
 _TANH_SHRINK = 1.0 - 1e-6  # keeps arctanh finite at pixels 0 and 1, as the official code
 _REWARD_EPS = 1e-7
-
-
-def _log_margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """log p_y - max_{j != y} log p_j per row (equal to the logit margin; computed as SPEC.md)."""
-    log_p = tf.nn.log_softmax(logits, axis=-1)
-    onehot = tf.range(tf.shape(logits)[-1])[None, :] == labels[:, None]
-    true = tf.reduce_sum(tf.where(onehot, log_p, 0.0), axis=-1)
-    other = tf.reduce_max(tf.where(onehot, tf.constant(float("-inf"), log_p.dtype), log_p), axis=-1)
-    return true - other
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +54,11 @@ class NAttackConfig:
       epsilon: Linf radius.
       num_iterations: search iterations (the paper: 200).
       population: samples per iteration (the paper: 300).
-      sigma: the search distribution's standard deviation.
+      sigma: the search distribution's standard deviation in tanh space.
       learning_rate: the step of the distribution's mean.
+      max_batch: most images per call of the model; the populations of
+        max(1, max_batch // population) examples are drawn together (and from one seed, so the
+        draws depend on it).
     """
 
     epsilon: float
@@ -70,6 +66,7 @@ class NAttackConfig:
     population: int = 300
     sigma: float = 0.1
     learning_rate: float = 0.02
+    max_batch: int = 4096
 
     def __post_init__(self):
         check_epsilon(self.epsilon)
@@ -79,22 +76,18 @@ class NAttackConfig:
             raise ValueError(f"sigma must be > 0, got {self.sigma}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        check_count("max_batch", self.max_batch)
 
 
-def nattack_result(logits_fn: QueryFn,
-                   x: tf.Tensor,
-                   y: tf.Tensor,
-                   epsilon: float,
-                   num_iterations: int = 200,
-                   population: int = 300,
-                   sigma: float = 0.1,
-                   learning_rate: float = 0.02,
-                   seed: SeedLike = 0,
-                   max_batch: int = 4096,
-                   *,
-                   probabilities: bool = False,
-                   progress: Optional[ProgressFn] = None) -> QueryAttackResult:
-    """NAttack (Linf, untargeted), returning per-example details.
+def nattack(logits_fn: QueryFn,
+            x: tf.Tensor,
+            y: tf.Tensor,
+            config: NAttackConfig,
+            seed: SeedLike = 0,
+            *,
+            probabilities: bool = False,
+            progress: Optional[ProgressFn] = None) -> QueryAttackResult:
+    """NAttack (Linf, untargeted), query-only.
 
     Examples misclassified on clean inputs are not attacked (as in the official evaluation) and
     are returned unchanged. For the others, the mean image is checked before every iteration and
@@ -105,14 +98,8 @@ def nattack_result(logits_fn: QueryFn,
       logits_fn: images -> logits (tensor or numpy); only called, never differentiated.
       x: clean images, float NHWC in [0, 1].
       y: integer labels (N,).
-      epsilon: Linf radius (pixel units).
-      num_iterations: search iterations (paper: 200).
-      population: samples per iteration and example, P (paper: 300).
-      sigma: standard deviation of the search distribution in tanh space (0.1).
-      learning_rate: step size of the update of mu (0.02).
+      config: the attack.
       seed: an int or a stateless seed of shape (2,).
-      max_batch: most images per call of `logits_fn`; the populations of
-        max(1, max_batch // population) examples are drawn together.
       probabilities: `logits_fn` returns softmax probabilities instead of logits.
       progress: optional callback(iteration, number of examples still robust).
 
@@ -120,14 +107,12 @@ def nattack_result(logits_fn: QueryFn,
       A `QueryAttackResult`: the first misclassified mean image for successful examples, the
       last mean image for the others (never misclassified by the model as the attack saw it),
       the clean image for examples misclassified clean; queries count P per iteration plus one
-      per mean-image check.
+      per mean-image check. The caller's robustness is the model's prediction on `adversarial`.
     """
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        raise ValueError(f"nattack expects float images in [0, 1], got dtype {x.dtype}")
-    NAttackConfig(epsilon, num_iterations, population, sigma, learning_rate)  # validates
-    num_iterations, population = int(num_iterations), int(population)
-    max_batch = check_count("max_batch", max_batch)
+    x = tf.convert_to_tensor(check_images(x))
+    epsilon, sigma, learning_rate = config.epsilon, config.sigma, config.learning_rate
+    num_iterations, population, max_batch = (int(config.num_iterations), int(config.population),
+                                             int(config.max_batch))
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     seed = as_seed(seed)
     n = int(x.shape[0])
@@ -186,7 +171,9 @@ def nattack_result(logits_fn: QueryFn,
             logits = query_logits(logits_fn, tf.reshape(candidates, [k * population] + image_shape),
                                   probabilities, max_batch)
             labels = tf.repeat(tf.gather(y, rows), population)
-            loss = tf.reshape(tf.maximum(_log_margin(logits, labels), 0.0), [k, population])
+            # log p_y - max_{j != y} log p_j per sample (the logit margin, on log-probabilities).
+            log_margin = margin(tf.nn.log_softmax(logits, axis=-1), labels)
+            loss = tf.reshape(tf.maximum(log_margin, 0.0), [k, population])
             reward = -loss
             mean, variance = tf.nn.moments(reward, axes=[1], keepdims=True)
             advantage = (reward - mean) / (tf.sqrt(variance) + _REWARD_EPS)
@@ -196,14 +183,3 @@ def nattack_result(logits_fn: QueryFn,
         queries = tf.tensor_scatter_nd_add(queries, index[:, None],
                                            tf.fill([n_active], population))
     return QueryAttackResult(tf.stop_gradient(adversarial), success, queries)
-
-
-def nattack(logits_fn: QueryFn, x: tf.Tensor, y: tf.Tensor, epsilon: float, *args, **kwargs) -> tf.Tensor:
-    """NAttack (Linf), query-only; returns the adversarial images.
-
-    See `nattack_result` for the algorithm and arguments. Successful examples get their first
-    misclassified mean image; the others their last mean image (inside the ball, classified as
-    `y` when the attack checked it); examples misclassified clean are returned unchanged. The
-    caller's robustness is the model's prediction on the result.
-    """
-    return nattack_result(logits_fn, x, y, epsilon, *args, **kwargs).adversarial

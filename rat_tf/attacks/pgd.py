@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple, Optional
 import tensorflow as tf
 
 from rat_tf import randomness
-from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_epsilon
+from rat_tf.attacks.common import LogitsFn, batch_mask, check_count, check_epsilon, check_images, margin
 
 LOSSES = ("ce", "cw")
 # Attacks with at most this many steps are unrolled into the graph; longer ones (sweeps up to
@@ -49,11 +49,26 @@ class PGDConfig:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 
 
+@dataclasses.dataclass(frozen=True)
+class FGSMConfig:
+    """FGSM (pixel units; images in [0, 1]): one signed-gradient step of size epsilon on the
+    cross-entropy, from the clean point.
+
+    Attributes:
+      epsilon: the Linf radius, which is also the step.
+    """
+
+    epsilon: float = 8 / 255
+
+    def __post_init__(self):
+        check_epsilon(self.epsilon)
+
+
 class PGDResult(NamedTuple):
     """The recorded path of a PGD run.
 
     Attributes:
-      end: x'_e = x'_K, the end point.
+      end: x'_e = x'_K, the end point (also `adversarial`, the name every attack result has).
       first: x'_f, the first iterate x'_t (t >= 1) predicted differently from the label;
         equal to `end` for examples where no iterate before x'_K is adversarial.
       found: bool per example, whether some iterate x'_1 .. x'_{K-1} was adversarial.
@@ -63,6 +78,11 @@ class PGDResult(NamedTuple):
     first: tf.Tensor
     found: tf.Tensor
 
+    @property
+    def adversarial(self) -> tf.Tensor:
+        """The attack's images: the end point, as the evaluation scores PGD."""
+        return self.end
+
 
 def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """Per-example cross-entropy on hard labels, computed in float32."""
@@ -70,12 +90,9 @@ def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
 
 
 def cw_margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """Per-example margin max_{j != y} z_j - z_y (positive means misclassified), float32."""
-    logits = tf.cast(logits, tf.float32)
-    onehot = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
-    true_logit = tf.reduce_sum(onehot * logits, axis=-1)
-    other = tf.reduce_max(logits - 1e9 * onehot, axis=-1)
-    return other - true_logit
+    """Per-example CW loss max_{j != y} z_j - z_y (positive means misclassified), float32: the
+    negated label margin `common.margin`."""
+    return -margin(tf.cast(logits, tf.float32), labels)
 
 
 _LOSS_FNS = {"ce": cross_entropy, "cw": cw_margin}
@@ -120,9 +137,7 @@ def pgd(logits_fn: LogitsFn,
     Returns:
       A PGDResult; all tensors are `tf.stop_gradient`-ed.
     """
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        raise ValueError(f"pgd expects float images in [0, 1], got dtype {x.dtype}")
+    x = tf.convert_to_tensor(check_images(x))
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     eps = tf.cast(config.epsilon, x.dtype)
     alpha = tf.cast(config.step_size, x.dtype)
@@ -171,12 +186,17 @@ def pgd(logits_fn: LogitsFn,
     return PGDResult(tf.stop_gradient(end), tf.stop_gradient(first), tf.stop_gradient(found))
 
 
-def fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, epsilon: float) -> tf.Tensor:
-    """FGSM (Goodfellow et al. 2015): clip(x + eps * sign(grad CE), 0, 1), no random start."""
-    config = PGDConfig(epsilon=epsilon, step_size=epsilon, num_steps=1, random_start=False)
-    return pgd(logits_fn, x, y, config).end
+def fgsm(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: FGSMConfig, seed=None) -> PGDResult:
+    """FGSM (Goodfellow et al. 2015): clip(x + eps * sign(grad CE), 0, 1), no random start.
+
+    PGD with one step of size epsilon from the clean point; `seed` is unused (FGSM draws
+    nothing) and is there for the common signature.
+    """
+    del seed  # FGSM is deterministic
+    return pgd(logits_fn, x, y, PGDConfig(epsilon=config.epsilon, step_size=config.epsilon, num_steps=1,
+                                          random_start=False))
 
 
-def cw_inf(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: PGDConfig, seed=None) -> tf.Tensor:
-    """CW-inf: PGD ascending the raw margin max_{j != y} z_j - z_y."""
-    return pgd(logits_fn, x, y, dataclasses.replace(config, loss="cw"), seed).end
+def cw_inf(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, config: PGDConfig, seed=None) -> PGDResult:
+    """CW-inf: PGD ascending the raw margin max_{j != y} z_j - z_y (`config.loss` is replaced)."""
+    return pgd(logits_fn, x, y, dataclasses.replace(config, loss="cw"), seed)

@@ -24,8 +24,10 @@ Also home of `QueryAttackResult`, shared by the query-only attacks (Square and N
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Callable, NamedTuple, Optional, Sequence
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -38,6 +40,7 @@ from rat_tf.attacks.common import (
     as_seed,
     batch_mask,
     check_count,
+    check_images,
     check_norm,
     check_radius,
     l2_norm,
@@ -219,15 +222,6 @@ def l2_initial_perturbation(shape: Sequence[int], seed: tf.Tensor, epsilon,
     return tf.cast(epsilon, dtype) * delta / (l2_norm(delta) + 1e-12)
 
 
-def _validate(x):
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        raise ValueError(f"expected float images in [0, 1], got dtype {x.dtype}")
-    if x.shape.rank != 4:
-        raise ValueError(f"expected NHWC images (rank 4), got shape {x.shape}")
-    return x
-
-
 def _random_signs(seed: tf.Tensor, shape, dtype) -> tf.Tensor:
     """Independent +-1 values, each sign with probability 1/2."""
     coin = tf.random.stateless_uniform(shape, seed, 0, 2, dtype=tf.int32)
@@ -236,7 +230,7 @@ def _random_signs(seed: tf.Tensor, shape, dtype) -> tf.Tensor:
 
 # The work of one iteration around the model call, compiled once (the batch dimension is
 # relaxed, so the shrinking set of robust examples does not retrace).
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _propose(x_best, lower, upper, index, seed, size, eps):
     """Candidates for the examples `index`: a random square per image moved to the ball's edge."""
     # Dynamic sizes: reduce_retracing relaxes the image dimensions once a second size is seen.
@@ -254,7 +248,7 @@ def _propose(x_best, lower, upper, index, seed, size, eps):
     return tf.clip_by_value(candidate, tf.gather(lower, index), tf.gather(upper, index))
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _propose_l2(x_best, x, index, seed, size, eps, pattern):
     """L2 candidates for the examples `index` (AutoAttack's update, one draw per image).
 
@@ -300,7 +294,7 @@ def _propose_l2(x_best, x, index, seed, size, eps, pattern):
     return tf.clip_by_value(clean + eps * delta / (l2_norm(delta) + 1e-12), 0.0, 1.0)
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _accept(x_best, best_margin, queries, index, candidate, logits, y):
     """Keeps each candidate that lowers its example's margin; counts one query per example."""
     new_margin = margin(logits, tf.gather(y, index))
@@ -316,19 +310,15 @@ def _accept(x_best, best_margin, queries, index, candidate, logits, y):
     return x_best, best_margin, queries
 
 
-def square_attack_result(logits_fn: QueryFn,
-                         x: tf.Tensor,
-                         y: tf.Tensor,
-                         epsilon: float,
-                         num_queries: int = 5000,
-                         p_init: float = 0.8,
-                         seed: SeedLike = 0,
-                         *,
-                         rescale_schedule: bool = False,
-                         probabilities: bool = False,
-                         progress: Optional[ProgressFn] = None,
-                         norm: str = "Linf") -> QueryAttackResult:
-    """Square Attack (Linf or L2, untargeted, margin loss), returning per-example details.
+def square_attack(logits_fn: QueryFn,
+                  x: tf.Tensor,
+                  y: tf.Tensor,
+                  config: SquareConfig,
+                  seed: SeedLike = 0,
+                  *,
+                  probabilities: bool = False,
+                  progress: Optional[ProgressFn] = None) -> QueryAttackResult:
+    """Square Attack (Linf or L2, untargeted, margin loss), query-only.
 
     Linf. Start: x + eps * s with random signs s constant along each image column (vertical
     stripes, per channel), clipped to [0, 1]. Iteration i: each example still classified as y
@@ -347,8 +337,8 @@ def square_attack_result(logits_fn: QueryFn,
     once its margin is <= 0 (misclassified).
 
     The square-size schedule p_i is AutoAttack's standard one: fixed for 10,000 iterations
-    whatever the budget (`resc_schedule=False` there). `rescale_schedule=True` compresses it
-    into `num_queries` instead.
+    whatever the budget (`resc_schedule=False` there). `config.rescale_schedule=True`
+    compresses it into `config.num_queries` instead.
 
     Deviations from fra31/auto-attack, chosen for batched strength: each image draws its own
     square position(s) and signs (as the original max-andr code; AutoAttack's version draws one
@@ -360,45 +350,42 @@ def square_attack_result(logits_fn: QueryFn,
     that grid fits a square image (on images smaller than about 25 pixels it runs off the
     image, and it centres the columns by H).
 
+    The search runs as one compiled loop when `logits_fn` can be traced (compiled once per
+    model, norm and image shape, for any batch size), else as a Python loop.
+
     Args:
       logits_fn: images -> logits (tensor or numpy); only called, never differentiated.
       x: clean images, float NHWC in [0, 1].
       y: integer labels (N,).
-      epsilon: the radius (pixel units): in [0, 1] for Linf, >= 0 for L2.
-      num_queries: query budget per example (AutoAttack's standard version: 5,000).
-      p_init: initial fraction of pixels in a square (0.8 for both norms in AutoAttack).
+      config: the attack.
       seed: an int or a stateless seed of shape (2,).
-      rescale_schedule: compress the schedule into `num_queries` (see `SquareConfig`).
       probabilities: `logits_fn` returns softmax probabilities instead of logits.
-      progress: optional callback(iteration, number of examples still robust).
-      norm: "Linf" or "L2".
+      progress: optional callback(iteration, number of examples still robust); it runs the
+        Python loop.
 
     Returns:
       A `QueryAttackResult`: for successful examples the misclassified point; for the others
       the point of lowest margin found (the clean image for examples misclassified clean and
-      for epsilon = 0).
+      for epsilon = 0), so the caller's robustness is the model's prediction on `adversarial`.
     """
-    config = SquareConfig(epsilon, num_queries, p_init, rescale_schedule, norm)
-    x = _validate(x)
+    x = tf.convert_to_tensor(check_images(x, rank=4))
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     seed = as_seed(seed)
     n, h, w, c = (int(d) for d in x.shape)
-    eps = tf.cast(epsilon, x.dtype)
+    eps = tf.cast(config.epsilon, x.dtype)
 
     clean_margin = margin(query_logits(logits_fn, x, probabilities), y)
     queries = tf.zeros([n], tf.int32)
-    if epsilon == 0.0:
+    if config.epsilon == 0.0:
         return QueryAttackResult(tf.identity(x), clean_margin <= 0, queries)
 
     sizes = [square_side(i, h, w, config) for i in range(config.num_queries - 1)]
-    if norm == "Linf":
+    if config.norm == "Linf":
         lower = tf.maximum(x - eps, 0.0)
         upper = tf.minimum(x + eps, 1.0)
         start = tf.clip_by_value(x + eps * _random_signs(randomness.fold_in(seed, 0), [n, 1, w, c], x.dtype),
                                  0.0, 1.0)
-
-        def propose(x_best, index, i, size):
-            return _propose(x_best, lower, upper, index, randomness.fold_in(seed, i + 1), size, eps)
+        given = (lower, upper)
     else:
         start = tf.clip_by_value(x + l2_initial_perturbation(x.shape, randomness.fold_in(seed, 0), eps, x.dtype),
                                  0.0, 1.0)
@@ -409,12 +396,8 @@ def square_attack_result(logits_fn: QueryFn,
         patterns = np.zeros((max(len(sides), 1), padded, padded))
         for k, side in enumerate(sides):
             patterns[k, :side, :side] = l2_window_pattern(side)
-        patterns = tf.constant(patterns, x.dtype)
-        kinds = tf.constant([sides.index(size) for size in sizes] or [0], tf.int32)
-
-        def propose(x_best, index, i, size):
-            return _propose_l2(x_best, x, index, randomness.fold_in(seed, i + 1), size, eps,
-                               tf.gather(patterns, kinds[i]))
+        given = (x, tf.constant(patterns, x.dtype),
+                 tf.constant([sides.index(size) for size in sizes] or [0], tf.int32))
 
     # Examples misclassified clean are returned unchanged and never queried.
     attacked = clean_margin > 0
@@ -427,11 +410,11 @@ def square_attack_result(logits_fn: QueryFn,
         best_margin = tf.tensor_scatter_nd_update(best_margin, index[:, None], start_margin)
     queries = tf.cast(attacked, tf.int32)
 
-    state = (x_best, best_margin, queries)
-    if progress is None:
-        searched = _search_in_graph(logits_fn, y, propose, sizes, probabilities, state)
-        if searched is not None:
-            return QueryAttackResult(tf.stop_gradient(searched[0]), searched[1] <= 0, searched[2])
+    search = None if progress is not None else _compiled_search(logits_fn, config.norm, probabilities, x)
+    if search is not None:
+        x_best, best_margin, queries = search(x_best, best_margin, queries, y, seed, eps,
+                                              tf.constant(sizes, tf.int32), *given)
+        return QueryAttackResult(tf.stop_gradient(x_best), best_margin <= 0, queries)
     for i, size in enumerate(sizes):
         index = tf.where(best_margin > 0)[:, 0]
         n_active = int(index.shape[0])
@@ -439,53 +422,74 @@ def square_attack_result(logits_fn: QueryFn,
             progress(i, n_active)
         if n_active == 0:
             break
-        candidate = propose(x_best, index, i, tf.constant(size, tf.int32))
+        candidate = _propose_for(config.norm, given, x_best, index, randomness.fold_in(seed, i + 1),
+                                 tf.constant(size, tf.int32), eps, i)
         logits = query_logits(logits_fn, candidate, probabilities)
         x_best, best_margin, queries = _accept(x_best, best_margin, queries, index, candidate,
                                                logits, y)
     return QueryAttackResult(tf.stop_gradient(x_best), best_margin <= 0, queries)
 
 
-def square_attack(logits_fn: QueryFn, x: tf.Tensor, y: tf.Tensor, epsilon: float, *args, **kwargs) -> tf.Tensor:
-    """Square Attack (Linf or L2, `norm=`), query-only; returns the adversarial images.
-
-    See `square_attack_result` for the algorithm and arguments. For examples the attack does
-    not fool, the returned image is the point of lowest margin found (still in the ball), so the
-    caller's robustness is the model's prediction on the result.
-    """
-    return square_attack_result(logits_fn, x, y, epsilon, *args, **kwargs).adversarial
-
-
-# propose(x_best, index, iteration, side) -> candidates for the examples `index`.
-ProposeFn = Callable[[tf.Tensor, tf.Tensor, object, tf.Tensor], tf.Tensor]
+def _propose_for(norm: str, given: tuple, x_best, index, seed, size, eps, i):
+    """The candidates of iteration `i` for the examples `index`: `_propose` (Linf, `given` is
+    (lower, upper)) or `_propose_l2` (L2, `given` is (x, patterns, pattern index per iteration))."""
+    if norm == "Linf":
+        lower, upper = given
+        return _propose(x_best, lower, upper, index, seed, size, eps)
+    x, patterns, kinds = given
+    return _propose_l2(x_best, x, index, seed, size, eps, tf.gather(patterns, kinds[i]))
 
 
-def _search_in_graph(logits_fn: QueryFn, y: tf.Tensor, propose: ProposeFn, sizes: Sequence[int],
-                     probabilities: bool, state):
-    """The search loop as one `tf.while_loop` (same draws and result as the Python loop).
+def _search(model: Callable[[], Optional[QueryFn]], norm: str, probabilities: bool, x_best, best_margin,
+            queries, y, seed, eps, sizes, *given):
+    """The search loop as one `tf.while_loop`: the same draws and result as the Python loop."""
+    logits_fn = model()
 
-    Returns the final (x_best, best_margin, queries), or None when `logits_fn` cannot be traced
-    (a model behind a numpy interface), in which case the caller runs the Python loop.
-    """
-    sizes = tf.constant(sizes, tf.int32)
+    def body(i, x_best, best_margin, queries):
+        index = tf.where(best_margin > 0)[:, 0]
+        candidate = _propose_for(norm, given, x_best, index, randomness.fold_in(seed, i + 1), sizes[i], eps, i)
+        logits = tf.cast(logits_fn(candidate), tf.float32)
+        if probabilities:
+            logits = tf.math.log(tf.maximum(logits, 1e-30))
+        return (i + 1, *_accept(x_best, best_margin, queries, index, candidate, logits, y))
 
-    def search(x_best, best_margin, queries):
-        def body(i, x_best, best_margin, queries):
-            index = tf.where(best_margin > 0)[:, 0]
-            candidate = propose(x_best, index, i, sizes[i])
-            logits = tf.cast(logits_fn(candidate), tf.float32)
-            if probabilities:
-                logits = tf.math.log(tf.maximum(logits, 1e-30))
-            return (i + 1, *_accept(x_best, best_margin, queries, index, candidate, logits, y))
+    def cond(i, x_best, best_margin, queries):
+        return (i < tf.shape(sizes)[0]) & tf.reduce_any(best_margin > 0)
 
-        def cond(i, x_best, best_margin, queries):
-            return (i < tf.shape(sizes)[0]) & tf.reduce_any(best_margin > 0)
+    _, x_best, best_margin, queries = tf.while_loop(cond, body, (tf.constant(0), x_best, best_margin, queries))
+    return x_best, best_margin, queries
 
-        _, x_best, best_margin, queries = tf.while_loop(cond, body, (tf.constant(0), x_best, best_margin, queries))
-        return x_best, best_margin, queries
 
+# The compiled searches of each model that can be traced (None for one that cannot), by
+# (norm, probabilities, image shape and dtype); an entry goes with its model.
+_SEARCHES: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+
+
+def _compiled_search(logits_fn: QueryFn, norm: str, probabilities: bool, x: tf.Tensor):
+    """`_search` compiled for `logits_fn` and images shaped like `x` (any batch size): traced once
+    and kept while the model lives, or None when `logits_fn` cannot be traced (a model behind a
+    numpy interface), in which case the caller runs the Python loop."""
     try:
-        compiled = tf.function(search).get_concrete_function(*state)
-    except Exception:  # noqa: BLE001 - any failure to trace means "not a TensorFlow function"
-        return None
-    return compiled(*state)
+        cache = _SEARCHES.setdefault(logits_fn, {})
+        model = weakref.ref(logits_fn)
+    except TypeError:  # not weakly referenceable: compiled for this call only
+        cache, model = {}, lambda: logits_fn
+    key = (norm, probabilities, tuple(x.shape[1:]), x.dtype)
+    if key not in cache:
+        images = tf.TensorSpec([None, *x.shape[1:]], x.dtype)
+        flags = tf.TensorSpec([None], tf.int32)
+        given = ([images, images] if norm == "Linf"
+                 else [images, tf.TensorSpec([None, None, None], x.dtype), flags])
+        signature = [images, tf.TensorSpec([None], tf.float32), flags, flags, tf.TensorSpec([2], tf.int32),
+                     tf.TensorSpec([], x.dtype), flags, *given]
+        # A partial, not a closure: TensorFlow counts the traces of all functions compiled from
+        # one Python function together, and would take one compiled search per model for
+        # retracing.
+        search = tf.function(functools.partial(_search, model, norm, probabilities), input_signature=signature,
+                             autograph=False)
+        try:
+            search.get_concrete_function()
+        except Exception:  # noqa: BLE001 - any failure to trace means "not a TensorFlow function"
+            search = None
+        cache[key] = search
+    return cache[key]

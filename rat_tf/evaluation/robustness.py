@@ -12,6 +12,7 @@ endpoint of an exported SavedModel. Query-only attacks (Square, NAttack) only ca
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
@@ -30,8 +31,8 @@ ProgressFn = Callable[[str, int, int], None]
 QUERY_BATCH_FACTOR = 4  # query-only attacks run on batches of this many times `batch_size`
 
 __all__ = ["ATTACKS", "AUTOATTACK", "AutoAttackResult", "PRESETS", "QUERY_ONLY", "RobustnessResult",
-           "SuiteConfig", "WHITE_BOX", "autoattack", "epsilon_sweep", "evaluate", "generalisation_gaps",
-           "parse_attacks", "pgd_accuracy", "predict", "progress_bars", "steps_sweep"]
+           "SuiteConfig", "WHITE_BOX", "autoattack", "check_images", "compile_attack", "epsilon_sweep", "evaluate",
+           "generalisation_gaps", "parse_attacks", "pgd_accuracy", "predict", "progress_bars", "steps_sweep"]
 
 
 @dataclasses.dataclass
@@ -140,20 +141,9 @@ def looks_like_probabilities(outputs: np.ndarray, tolerance: float = 1e-3) -> tu
 
 
 def check_images(x) -> np.ndarray:
-    """`x` as float32, or a one-line ValueError when it is not images in [0, 1].
-
-    The attacks clip to [0, 1] and their budgets are in pixel units of [0, 1] images: images in
-    [0, 255] or normalised with a mean and standard deviation would be attacked at the wrong
-    radius and clipped to a box they do not live in.
-    """
-    x = np.asarray(x)
-    if x.dtype == np.uint8:
-        raise ValueError("x: uint8 images; pass float32 images in [0, 1] (x / 255)")
-    x = x.astype(np.float32, copy=False)
-    if x.size and not (np.all(np.isfinite(x)) and x.min() >= 0.0 and x.max() <= 1.0):
-        raise ValueError(f"x: images must lie in [0, 1] (pixel units; normalise inside the model), got values "
-                         f"in [{np.nanmin(x):.4g}, {np.nanmax(x):.4g}]")
-    return x
+    """`x` as float32 numpy images, or the one-line ValueError of `rat_tf.attacks.check_images`
+    when it does not hold float images in [0, 1]."""
+    return np.asarray(attacks.check_images(np.asarray(x)), np.float32)
 
 
 class FromProbabilities:
@@ -199,27 +189,42 @@ def attack_view(logits_fn: LogitsFn, x: np.ndarray, outputs: str = "logits") -> 
     return logits_fn
 
 
-def _compiled(fn):
-    return tf.function(fn, reduce_retracing=True)
+def _adversarial(run, logits_fn: LogitsFn, config, x, y, seed) -> tf.Tensor:
+    return run(logits_fn, x, y, config, seed).adversarial
+
+
+def compile_attack(run, logits_fn: LogitsFn, config, image_shape) -> Callable:
+    """`run(logits_fn, x, y, config, seed).adversarial` as one `tf.function` of (x, y, seed), for
+    float32 images of `image_shape` (H, W, C) and int32 labels: traced once, for any batch size.
+
+    `run` is an attack of `rat_tf.attacks` (the common signature) and `seed` a stateless (2,)
+    int32 seed.
+    """
+    signature = [tf.TensorSpec([None, *image_shape], tf.float32), tf.TensorSpec([None], tf.int32),
+                 tf.TensorSpec([2], tf.int32)]
+    # A partial, not a lambda: TensorFlow counts the traces of all tf.functions made from one
+    # Python function (one code object) together, so attacks compiled from one lambda, each
+    # traced once, would read as one function retraced on every call. No AutoGraph: the attacks
+    # write their loops with tf.while_loop, and converting their source took most of the tracing.
+    return tf.function(functools.partial(_adversarial, run, logits_fn, config), input_signature=signature,
+                       autograph=False)
 
 
 def make_attack(name: str, logits_fn: LogitsFn, suite: SuiteConfig, num_classes: int
                 ) -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
     """attack(x_batch, y_batch, seed_int) -> adversarial batch (numpy), from the registry."""
     spec = REGISTRY[name]
-    config = spec.configure(suite, num_classes)
+    config = spec.config(suite, num_classes)
     if spec.query_only:  # these call logits_fn eagerly, batched per query
         if name == "square":  # Square's margin is on the model's own outputs (probabilities, if so)
             logits_fn = getattr(logits_fn, "probabilities", logits_fn)
-        return lambda x, y, seed: np.asarray(spec.run(logits_fn, x, y, config, tf.constant([0, seed], tf.int32)))
+        return lambda x, y, seed: np.asarray(
+            spec.run(logits_fn, x, y, config, tf.constant([0, seed], tf.int32)).adversarial)
     compiled = []  # traced once, at the first call, for any batch size
 
     def run(x, y, seed):
         if not compiled:
-            signature = [tf.TensorSpec([None, *x.shape[1:]], tf.float32), tf.TensorSpec([None], tf.int32),
-                         tf.TensorSpec([2], tf.int32)]
-            compiled.append(tf.function(lambda a, b, s: spec.run(logits_fn, a, b, config, s),
-                                        input_signature=signature))
+            compiled.append(compile_attack(spec.run, logits_fn, config, x.shape[1:]))
         return compiled[0](x, y, tf.constant([seed, spec.seed_stream], tf.int32)).numpy()
 
     return run
@@ -396,9 +401,10 @@ def pgd_accuracy(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, config: atta
     """Accuracy under one PGD configuration (num_steps = 0 means clean accuracy)."""
     if config.num_steps == 0 or config.epsilon == 0:
         return float(np.mean(predict(logits_fn, x, batch_size) == y))
-    run = _compiled(lambda xb, yb, s: attacks.pgd(logits_fn, xb, yb, config, s).end)
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
+    run = compile_attack(attacks.pgd, logits_fn, config, x.shape[1:])
     correct = 0
-    for b, (_, xb, yb) in enumerate(batches(np.asarray(x, np.float32), np.asarray(y, np.int32), batch_size)):
+    for b, (_, xb, yb) in enumerate(batches(x, y, batch_size)):
         adv = run(xb, yb, tf.constant([seed, b], tf.int32)).numpy()
         correct += int(np.sum(predict(logits_fn, adv, batch_size) == yb))
     return correct / len(x)

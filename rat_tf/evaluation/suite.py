@@ -167,8 +167,7 @@ class SuiteConfig:
         """Every attack's config as it runs on a model with `num_classes` outputs (for the report)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the target clamp warns when the attack runs
-            return {name: dataclasses.asdict(REGISTRY[name].configure(self, num_classes))
-                    for name in self.names}
+            return {name: REGISTRY[name].budget(self, num_classes) for name in self.names}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -185,91 +184,94 @@ class AttackSpec:
       name: the `--attacks` name and the report key.
       title: the report's column title.
       config_type: the config dataclass of the attack function.
-      configure: (suite, num_classes) -> the attack's config.
-      run: (logits_fn, x, y, config, seed) -> adversarial images; seed is a stateless (2,) seed.
+      configure: suite -> the attack's config.
+      run: the `rat_tf.attacks` function, (logits_fn, x, y, config, seed) -> a result whose
+        `adversarial` holds the attack's images; seed is a stateless (2,) seed.
       query_only: the attack only calls the model (it is run eagerly, not compiled).
       seed_stream: white-box attacks draw from [seed, stream]; query-only ones from [0, seed].
       uses_restarts: repeated `suite.restarts` times (worst case per example).
       norms: the norms the attack has.
+      targeted: the attack tries `config.num_target_classes` target classes, at most C - 1.
     """
 
     name: str
     title: str
     config_type: type
-    configure: Callable[[SuiteConfig, int], Any]
-    run: Callable[[LogitsFn, tf.Tensor, tf.Tensor, Any, tf.Tensor], tf.Tensor]
+    configure: Callable[[SuiteConfig], Any]
+    run: Callable[[LogitsFn, tf.Tensor, tf.Tensor, Any, tf.Tensor], Any]
     query_only: bool = False
     seed_stream: int = 0
     uses_restarts: bool = False
     norms: tuple[str, ...] = ("Linf",)
+    targeted: bool = False
+
+    def config(self, suite: SuiteConfig, num_classes: int):
+        """The attack's config for a model with `num_classes` outputs (target classes capped at
+        C - 1 with a warning, as AutoAttack does)."""
+        config = self.configure(suite)
+        if self.targeted:
+            config = dataclasses.replace(config, num_target_classes=target_count(
+                self.name, config.num_target_classes, num_classes, stacklevel=4))
+        return config
+
+    def budget(self, suite: SuiteConfig, num_classes: int) -> dict[str, Any]:
+        """`config` as a dict for the report (without the target classes of untargeted attacks)."""
+        budget = dataclasses.asdict(self.config(suite, num_classes))
+        if not self.targeted:
+            budget.pop("num_target_classes", None)
+        return budget
 
 
-@dataclasses.dataclass(frozen=True)
-class TargetedConfig:
-    """An attack config plus its number of target classes (APGD-T, FAB-T)."""
-
-    attack: Any
-    num_target_classes: int
-
-
-@dataclasses.dataclass(frozen=True)
-class EpsilonConfig:
-    """FGSM's whole configuration."""
-
-    epsilon: float
+def _apgd(loss: str):
+    def configure(s: SuiteConfig) -> attacks.APGDConfig:
+        targeted = loss == "dlr_targeted"
+        return attacks.APGDConfig(s.epsilon, s.apgd_steps, loss=loss, norm=s.norm, eot_iter=s.eot_iter,
+                                  num_restarts=s.apgd_targeted_restarts if targeted else s.apgd_restarts,
+                                  num_target_classes=s.apgd_targets)
+    return configure
 
 
-def _apgd(s: SuiteConfig, loss: str) -> attacks.APGDConfig:
-    restarts = s.apgd_targeted_restarts if loss == "dlr_targeted" else s.apgd_restarts
-    return attacks.APGDConfig(s.epsilon, s.apgd_steps, loss=loss, num_restarts=restarts, norm=s.norm,
-                              eot_iter=s.eot_iter)
+def _fab(targeted: bool):
+    def configure(s: SuiteConfig) -> attacks.FABConfig:
+        # FAB-T runs one restart per target class, as AutoAttack does.
+        return attacks.FABConfig(s.epsilon, s.fab_steps, num_restarts=1 if targeted else s.fab_restarts,
+                                 norm=s.norm, final_search_steps=s.fab_final_search_steps,
+                                 num_target_classes=s.fab_targets)
+    return configure
 
 
-def _fab(s: SuiteConfig, restarts: int) -> attacks.FABConfig:
-    return attacks.FABConfig(s.epsilon, s.fab_steps, num_restarts=restarts, norm=s.norm,
-                             final_search_steps=s.fab_final_search_steps)
+def _pgd(loss: str, steps: str):
+    def configure(s: SuiteConfig) -> attacks.PGDConfig:
+        return attacks.PGDConfig(s.epsilon, s.pgd_step_size, getattr(s, steps), loss=loss)
+    return configure
 
 
-def _pgd(loss: str, steps: Callable[[SuiteConfig], int]):
-    return lambda s, _: attacks.PGDConfig(s.epsilon, s.pgd_step_size, steps(s), loss=loss)
+def _fgsm(s: SuiteConfig) -> attacks.FGSMConfig:
+    return attacks.FGSMConfig(s.epsilon)
+
+
+def _square(s: SuiteConfig) -> attacks.SquareConfig:
+    return attacks.SquareConfig(s.epsilon, s.square_queries, rescale_schedule=s.square_rescale_schedule, norm=s.norm)
+
+
+def _nattack(s: SuiteConfig) -> attacks.NAttackConfig:
+    return attacks.NAttackConfig(s.epsilon, s.nattack_iterations, s.nattack_population)
 
 
 _SPECS = (
-    AttackSpec("fgsm", "FGSM", EpsilonConfig, lambda s, _: EpsilonConfig(s.epsilon),
-               lambda f, x, y, c, seed: attacks.fgsm(f, x, y, c.epsilon)),
-    AttackSpec("pgd", "PGD", attacks.PGDConfig, _pgd("ce", lambda s: s.pgd_steps),
-               lambda f, x, y, c, seed: attacks.pgd(f, x, y, c, seed).end, uses_restarts=True),
-    AttackSpec("cw", "CW-inf", attacks.PGDConfig, _pgd("cw", lambda s: s.cw_steps),
-               lambda f, x, y, c, seed: attacks.pgd(f, x, y, c, seed).end, uses_restarts=True),
-    AttackSpec("apgd_ce", "APGD-CE", attacks.APGDConfig, lambda s, _: _apgd(s, "ce"),
-               lambda f, x, y, c, seed: attacks.apgd(f, x, y, c, seed).adversarial, seed_stream=1, norms=NORMS),
-    AttackSpec("apgd_dlr", "APGD-DLR", attacks.APGDConfig, lambda s, _: _apgd(s, "dlr"),
-               lambda f, x, y, c, seed: attacks.apgd(f, x, y, c, seed).adversarial, seed_stream=4, norms=NORMS),
-    AttackSpec("apgd_t", "APGD-T", attacks.APGDConfig,
-               lambda s, k: TargetedConfig(_apgd(s, "dlr_targeted"),
-                                           target_count("apgd_t", s.apgd_targets, k, stacklevel=4)),
-               lambda f, x, y, c, seed: attacks.apgd_targeted(
-                   f, x, y, c.attack, seed, num_target_classes=c.num_target_classes).adversarial,
-               seed_stream=2, norms=NORMS),
-    AttackSpec("fab", "FAB", attacks.FABConfig, lambda s, _: _fab(s, s.fab_restarts),
-               lambda f, x, y, c, seed: attacks.fab(f, x, y, c, seed).adversarial, seed_stream=5, norms=NORMS),
-    AttackSpec("fab_t", "FAB-T", attacks.FABConfig,
-               lambda s, k: TargetedConfig(_fab(s, 1), target_count("fab_t", s.fab_targets, k, stacklevel=4)),
-               lambda f, x, y, c, seed: attacks.fab_targeted(
-                   f, x, y, c.attack, seed, num_target_classes=c.num_target_classes).adversarial,
-               seed_stream=3, norms=NORMS),
-    AttackSpec("square", "Square", attacks.SquareConfig,
-               lambda s, _: attacks.SquareConfig(s.epsilon, s.square_queries,
-                                                 rescale_schedule=s.square_rescale_schedule, norm=s.norm),
-               lambda f, x, y, c, seed: attacks.square_attack(
-                   f, x, y, c.epsilon, c.num_queries, c.p_init, seed, rescale_schedule=c.rescale_schedule,
-                   norm=c.norm),
-               query_only=True, norms=NORMS),
-    AttackSpec("nattack", "NAttack", attacks.NAttackConfig,
-               lambda s, _: attacks.NAttackConfig(s.epsilon, s.nattack_iterations, s.nattack_population),
-               lambda f, x, y, c, seed: attacks.nattack(
-                   f, x, y, c.epsilon, num_iterations=c.num_iterations, population=c.population, seed=seed),
-               query_only=True),
+    AttackSpec("fgsm", "FGSM", attacks.FGSMConfig, _fgsm, attacks.fgsm),
+    AttackSpec("pgd", "PGD", attacks.PGDConfig, _pgd("ce", "pgd_steps"), attacks.pgd, uses_restarts=True),
+    AttackSpec("cw", "CW-inf", attacks.PGDConfig, _pgd("cw", "cw_steps"), attacks.pgd, uses_restarts=True),
+    AttackSpec("apgd_ce", "APGD-CE", attacks.APGDConfig, _apgd("ce"), attacks.apgd, seed_stream=1, norms=NORMS),
+    AttackSpec("apgd_dlr", "APGD-DLR", attacks.APGDConfig, _apgd("dlr"), attacks.apgd, seed_stream=4, norms=NORMS),
+    AttackSpec("apgd_t", "APGD-T", attacks.APGDConfig, _apgd("dlr_targeted"), attacks.apgd_targeted,
+               seed_stream=2, norms=NORMS, targeted=True),
+    AttackSpec("fab", "FAB", attacks.FABConfig, _fab(False), attacks.fab, seed_stream=5, norms=NORMS),
+    AttackSpec("fab_t", "FAB-T", attacks.FABConfig, _fab(True), attacks.fab_targeted, seed_stream=3, norms=NORMS,
+               targeted=True),
+    AttackSpec("square", "Square", attacks.SquareConfig, _square, attacks.square_attack, query_only=True,
+               norms=NORMS),
+    AttackSpec("nattack", "NAttack", attacks.NAttackConfig, _nattack, attacks.nattack, query_only=True),
 )
 REGISTRY: dict[str, AttackSpec] = {spec.name: spec for spec in _SPECS}
 WHITE_BOX = tuple(name for name, spec in REGISTRY.items() if not spec.query_only)
