@@ -397,3 +397,25 @@ def test_every_rule_of_the_help_is_the_one_resolution_applies():
     assert "(not for adt)" in config_lib.describe_auto("step_size")
     assert config("--method=adt", "--dataset=mnist").method.kwargs()["step_size"] == \
         methods.METHODS["adt"].hyperparameters()["step_size"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--square_queries=0"], "--square_queries=0: square_queries must be an integer >= 1"),
+    (["--fab_steps=-1"], "--fab_steps=-1: fab_steps must be an integer >= 1"),
+    (["--pgd_steps=-2"], "--pgd_steps=-2: pgd_steps must be an integer >= 0"),
+    (["--step_size=3"], "--step_size=3: step_size must be in [0, 1]"),
+    (["--epsilon=3"], "--epsilon=3: epsilon must be in [0, 1]"),
+    (["--norm=L2", "--attacks=pgd"], "--attacks=pgd: pgd have no L2 version"),
+    (["--dataset=auto"], "--dataset=auto: auto needs the export's metadata"),
+])
+def test_evaluation_errors_name_their_flag(argv, message):
+    """The attack suite checks its budgets (the library); the error names the flag that set the value."""
+    from flags import evaluation as eval_flags
+
+    flag_values = flags.FlagValues()
+    eval_flags.define_flags(flag_values)
+    flag_values(["evaluate_main.py", "--saved_model=model", *argv])
+    metadata = {} if "--dataset=auto" in argv else {"dataset": "digits", "epsilon": 0.1}
+    with pytest.raises(config_lib.ConfigError) as info:
+        eval_flags.config_from_flags(flag_values, metadata, "out")
+    assert message in str(rat_flags.usage_error(info.value))

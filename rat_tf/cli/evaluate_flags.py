@@ -14,11 +14,15 @@ from absl import flags
 
 from rat_tf.attacks import common as attacks_common
 from rat_tf.cli.train_flags import parse_fraction
-from rat_tf.config import AUTO, ConfigError, field_errors
+from rat_tf.config import AUTO, ConfigError, EvaluateConfig, field_errors, named_field_errors
 from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import robustness
 from rat_tf.evaluation import suite as suite_lib
-from rat_tf.evaluation.pipeline import EvaluateConfig
+
+# The flags `rat_tf.evaluation.suite.SuiteConfig` checks (a budget out of range names its flag).
+_SUITE_FLAGS = ("epsilon", "norm", "step_size", "pgd_steps", "cw_steps", "restarts", "apgd_steps", "apgd_targets",
+                "fab_steps", "fab_final_search_steps", "fab_targets", "square_queries", "nattack_iterations",
+                "nattack_population", "nattack_examples", "autoattack_version")
 
 
 def _parse_attacks(text: str) -> tuple[tuple[str, ...], bool]:
@@ -78,31 +82,28 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_string("attacks", "default",
                         f"A preset or a comma list of attacks ({', '.join(suite_lib.REGISTRY)}) and presets. "
                         f"Presets: {suite_lib.describe_presets()}.", flag_values=fv)
-    flags.DEFINE_integer("pgd_steps", 20, "PGD steps.", lower_bound=0, flag_values=fv)
-    flags.DEFINE_integer("cw_steps", 30, "CW-inf steps.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("pgd_steps", 20, "PGD steps.", flag_values=fv)
+    flags.DEFINE_integer("cw_steps", 30, "CW-inf steps.", flag_values=fv)
     flags.DEFINE_integer("restarts", 1, "Random restarts of PGD and CW (worst case per example).",
-                         lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("apgd_steps", 100, "APGD-CE and APGD-T iterations (AutoAttack: 100).", lower_bound=1,
                          flag_values=fv)
+    flags.DEFINE_integer("apgd_steps", 100, "APGD-CE and APGD-T iterations (AutoAttack: 100).", flag_values=fv)
     flags.DEFINE_integer("apgd_targets", 9, "Target classes of APGD-T (AutoAttack: 9; at most classes - 1).",
-                         lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("fab_steps", 100, "FAB-T iterations (AutoAttack: 100).", lower_bound=1, flag_values=fv)
+                         flag_values=fv)
+    flags.DEFINE_integer("fab_steps", 100, "FAB-T iterations (AutoAttack: 100).", flag_values=fv)
     flags.DEFINE_integer("fab_final_search_steps", 0,
                          "A search along the segment to FAB's closest adversarial point after its iterations; "
-                         "0 (default): none, as AutoAttack's FAB.", lower_bound=0, flag_values=fv)
+                         "0 (default): none, as AutoAttack's FAB.", flag_values=fv)
     flags.DEFINE_integer("fab_targets", 9, "Target classes of FAB-T (AutoAttack: 9; at most classes - 1).",
-                         lower_bound=1, flag_values=fv)
-    flags.DEFINE_integer("square_queries", 5000, "Square's query budget (AutoAttack: 5,000).", lower_bound=1,
                          flag_values=fv)
+    flags.DEFINE_integer("square_queries", 5000, "Square's query budget (AutoAttack: 5,000).", flag_values=fv)
     flags.DEFINE_boolean("square_rescale_schedule", False,
                          "Compress Square's square-size schedule (written for 10,000 queries) into "
                          "--square_queries; AutoAttack's standard version does not.", flag_values=fv)
-    flags.DEFINE_integer("nattack_iterations", 200, "NAttack iterations (paper: 200).", lower_bound=1,
-                         flag_values=fv)
+    flags.DEFINE_integer("nattack_iterations", 200, "NAttack iterations (paper: 200).", flag_values=fv)
     flags.DEFINE_integer("nattack_population", 300, "NAttack population (paper: 300).", lower_bound=2,
                          flag_values=fv)
     flags.DEFINE_integer("nattack_examples", 1000, "NAttack runs on the first N examples (paper: 1,000).",
-                         lower_bound=1, flag_values=fv)
+                         flag_values=fv)
     flags.DEFINE_boolean("checks", True, "Run the self-checks.", flag_values=fv)
     flags.DEFINE_boolean("sweep_steps", False, "Robust accuracy vs PGD steps 0..100 (Fig. 4).", flag_values=fv)
     flags.DEFINE_boolean("sweep_epsilon", False, "Robust accuracy vs epsilon 0..2x eps (Fig. 5).",
@@ -135,9 +136,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                              message="unknown attack name (see --helpfull)", flag_values=fv)
     flags.register_validator("epsilon", lambda v: _ok(_fraction_or_auto, v),
                              message="--epsilon must be 'auto' or a number/fraction (e.g. 8/255)", flag_values=fv)
-    flags.register_validator("step_size", lambda v: _ok(_fraction_or_auto, v) and _in_unit(v),
-                             message="--step_size must be 'auto' or a number/fraction in [0, 1] (e.g. 8/255)",
-                             flag_values=fv)
+    flags.register_validator("step_size", lambda v: _ok(_fraction_or_auto, v),
+                             message="--step_size must be 'auto' or a number/fraction (e.g. 2/255)", flag_values=fv)
     flags.mark_flag_as_required("saved_model", flag_values=fv)
 
 
@@ -148,11 +148,6 @@ def _ok(parse, value) -> bool:
         return True
     except ValueError as err:
         raise flags.ValidationError(str(err)) from None
-
-
-def _in_unit(value) -> bool:
-    parsed = _fraction_or_auto(value)
-    return parsed == AUTO or 0.0 <= parsed <= 1.0
 
 
 def config_from_flags(fv: flags.FlagValues, metadata: dict[str, Any], output_dir: str) -> EvaluateConfig:
@@ -186,7 +181,9 @@ def config_from_flags(fv: flags.FlagValues, metadata: dict[str, Any], output_dir
     budgets = {"apgd_targets": version.targets, "fab_targets": version.targets,
                "square_queries": version.square_queries}
     given = {name: fv[name].value for name in budgets if fv[name].present}
-    with field_errors("attacks", fv.attacks, ValueError):
+    # The suite checks its budgets (their ranges are the library's); an error names its flag.
+    named = {name: fv[name].value for name in _SUITE_FLAGS}
+    with named_field_errors(named, "attacks", ValueError, default_value=fv.attacks):
         suite = robustness.SuiteConfig.for_version(
             fv.autoattack_version, fv.norm, float(epsilon), step_size=None if step == AUTO else step,
             pgd_steps=fv.pgd_steps, restarts=fv.restarts, cw_steps=fv.cw_steps, apgd_steps=fv.apgd_steps,

@@ -3,11 +3,11 @@
 Usage: rat-train [--dataset=digits] [--method=rat] [--flagfile=FILE] ...
 (in the repository: python train_main.py ...). Flags and their defaults: --help, or
 docs/TRAINING.md.
-
-The trainer is `rat_tf.training.train`; this program turns flags into its config, and its
-errors into one line and an exit status. TensorFlow is imported by `run` after the quiet start
-(`rat_tf.startup`), so the imports that load it are inside the functions.
 """
+
+# The trainer is `rat_tf.training.train`; this program turns flags into its config, and its
+# errors into one line and an exit status. TensorFlow is imported by `run` after the quiet start
+# (`rat_tf.startup`), so the imports that load it are inside the functions.
 
 from __future__ import annotations
 

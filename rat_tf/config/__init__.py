@@ -21,11 +21,14 @@ Modules, one concern each:
 - `sections`: the frozen dataclasses (`TrainConfig` and its sections).
 - `resolution`: `resolve` and `resolve_for_data`.
 - `flagfile`: `to_flagfile`, a config back into the flags that reproduce it.
-- `errors`: `ConfigError` and `field_errors`.
+- `errors`: `ConfigError`, and `field_errors` / `named_field_errors` (a library error as the
+  `ConfigError` of the field it is about).
+- `evaluation`: `EvaluateConfig`, the configuration of an evaluation (evaluate_main.py).
 """
 
 from rat_tf.config.checks import check_boundary, parse_warmup
-from rat_tf.config.errors import ConfigError, field_errors
+from rat_tf.config.errors import ConfigError, field_errors, named_field_errors
+from rat_tf.config.evaluation import EvaluateConfig
 from rat_tf.config.flagfile import to_flagfile
 from rat_tf.config.resolution import default_model_dir, resolve, resolve_for_data
 from rat_tf.config.rules import (
@@ -68,8 +71,9 @@ __all__ = [
     "IMAGENETTE_MAX_SCALE", "MNIST_METHOD_RULES", "MNIST_RECIPE", "MNIST_SHAPE", "NON_PIXEL_STEP_SIZE",
     "OPTIMIZERS", "PAPER_BOUNDARY_FRACTIONS", "PAPER_RECIPE", "PAPER_TRAIN_STEPS", "PRECISIONS", "RECIPE_FIELDS",
     "STRATEGY_NAMES",
-    "ConfigError", "DataConfig", "EvalConfig", "MethodConfig", "ModelConfig", "OptimConfig", "RunConfig",
-    "TrainConfig", "check_boundary", "dataset_family", "default_model_dir", "describe_auto", "field_errors",
-    "json_ready", "method_hyperparameters", "parse_warmup", "recipe_for_shape", "resolve", "resolve_for_data",
-    "to_flagfile",
+    "ConfigError", "DataConfig", "EvalConfig", "EvaluateConfig", "MethodConfig", "ModelConfig", "OptimConfig",
+    "RunConfig", "TrainConfig",
+    "check_boundary", "dataset_family", "default_model_dir", "describe_auto", "field_errors", "json_ready",
+    "method_hyperparameters", "named_field_errors", "parse_warmup", "recipe_for_shape", "resolve",
+    "resolve_for_data", "to_flagfile",
 ]

@@ -19,7 +19,7 @@ from rat_tf import architectures, validation
 from rat_tf import data as data_lib
 from rat_tf import methods as methods_lib
 from rat_tf import weight_perturbation as awp_lib
-from rat_tf.config.errors import ConfigError, field_errors
+from rat_tf.config.errors import ConfigError, field_errors, named_field_errors
 from rat_tf.config.rules import AUTO, OPTIMIZERS, PRECISIONS, STRATEGY_NAMES
 
 _EPOCHS_SUFFIX = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*epochs?\s*$")
@@ -234,12 +234,5 @@ def check_method_hyperparameters(method: str, values: Mapping[str, Any], given: 
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(name, "must be a number", value)
         kwargs[name] = value
-    try:
+    with named_field_errors(values, "method", TypeError, ValueError, prefer=given, default_value=method):
         methods_lib.METHODS[method](**kwargs)
-    except (TypeError, ValueError) as err:
-        message = str(err)
-        named = sorted((match.start(), name) for name in kwargs
-                       for match in [re.search(rf"\b{re.escape(name)}\b", message)] if match)
-        names = [name for _, name in named]
-        field = next((n for n in names if n in given), names[0] if names else "method")
-        raise ConfigError(field, message, values.get(field, method)) from None

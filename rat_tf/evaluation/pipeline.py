@@ -13,7 +13,6 @@ naming the flag.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from typing import Any
@@ -25,44 +24,13 @@ import rat_tf
 from rat_tf import attacks, files
 from rat_tf import data as data_lib
 from rat_tf import export as export_lib
-from rat_tf.config import field_errors
+from rat_tf.config import EvaluateConfig, field_errors
 from rat_tf.evaluation import checks as checks_lib
 from rat_tf.evaluation import corruptions as corruptions_lib
 from rat_tf.evaluation import report as report_lib
 from rat_tf.evaluation import robustness
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    """Everything an evaluation needs, named after evaluate_main.py's flags (autos resolved)."""
-
-    saved_model: str
-    endpoint: str
-    output_key: str | None
-    dataset: str
-    data_dir: str | None
-    num_examples: int
-    batch_size: int
-    seed: int
-    suite: robustness.SuiteConfig
-    checks: bool
-    sweep_steps: bool
-    sweep_epsilon: bool
-    sweep_examples: int
-    gaps: bool
-    corruptions: tuple[str, ...]
-    corruption_source: str
-    corruption_severities: tuple[int, ...]
-    corruption_cache_dir: str | None
-    output_dir: str
-    name: str
-    outputs: str = "logits"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 
 def check_compatible(logits_fn, data: data_lib.ImageData) -> None:
