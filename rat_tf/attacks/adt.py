@@ -11,11 +11,12 @@ G += grad; param += step_size * G / (|G| + 1e-8).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import tensorflow as tf
 
 from rat_tf import randomness
+from rat_tf.attacks.common import LogitsFn, check_count, check_epsilon, check_images
 from rat_tf.attacks.pgd import cross_entropy
 
 
@@ -30,12 +31,9 @@ class ADTConfig:
     entropy_weight: float = 0.01
 
     def __post_init__(self):
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1] (pixel units), got {self.epsilon}")
-        if int(self.num_steps) != self.num_steps or self.num_steps < 0:
-            raise ValueError(f"num_steps must be an integer >= 0, got {self.num_steps}")
-        if int(self.num_samples) != self.num_samples or self.num_samples < 1:
-            raise ValueError(f"num_samples must be an integer >= 1, got {self.num_samples}")
+        check_epsilon(self.epsilon)
+        check_count("num_steps", self.num_steps, 0)
+        check_count("num_samples", self.num_samples)
         if self.step_size <= 0:
             raise ValueError(f"step_size must be > 0, got {self.step_size}")
         if self.entropy_weight < 0:
@@ -76,7 +74,7 @@ def step_noise(seed, step, num_samples, like):
                              dtype=like.dtype, batch_axis=1)
 
 
-def fit_distribution(logits_fn: Callable, x, y, config: ADTConfig, seed, epsilon_scale=None) -> Distribution:
+def fit_distribution(logits_fn: LogitsFn, x, y, config: ADTConfig, seed, epsilon_scale=None) -> Distribution:
     """Runs ADT_EXP's T sign-like steps and returns the per-pixel (mean, var) parameters.
 
     The k samples of a step are evaluated in one batched forward pass (the model runs in
@@ -84,7 +82,7 @@ def fit_distribution(logits_fn: Callable, x, y, config: ADTConfig, seed, epsilon
     samples of the batch-mean CE plus lambda times each sample's entropy estimate, as in the
     official code.
     """
-    x = tf.convert_to_tensor(x)
+    x = tf.convert_to_tensor(check_images(x))
     y = tf.cast(tf.reshape(y, [-1]), tf.int32)
     k = config.num_samples
     eps = tf.cast(config.epsilon, x.dtype)
@@ -116,7 +114,7 @@ def fit_distribution(logits_fn: Callable, x, y, config: ADTConfig, seed, epsilon
     return Distribution(tf.stop_gradient(mean), tf.stop_gradient(var))
 
 
-def adt_sample(logits_fn: Callable, x, y, config: ADTConfig, seed, epsilon_scale=None) -> tf.Tensor:
+def adt_sample(logits_fn: LogitsFn, x, y, config: ADTConfig, seed, epsilon_scale=None) -> tf.Tensor:
     """One fresh sample from the fitted distribution (the outer step's training point)."""
     dist = fit_distribution(logits_fn, x, y, config, seed, epsilon_scale)
     xi = step_noise(seed, config.num_steps, 1, tf.convert_to_tensor(x))[0]
