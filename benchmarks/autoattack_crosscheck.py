@@ -150,9 +150,53 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         ours, official = final["rat_tf"], final["official"]
         out["robust_only_for_rat_tf"] = np.flatnonzero(ours.all(0) & ~official.any(0)).tolist()
         out["robust_only_for_official"] = np.flatnonzero(official.all(0) & ~ours.any(0)).tolist()
+        # The same, after each stage: where the two first part ways.
+        out["by_stage"] = {}
+        for stage in runs["rat_tf"][0]["stages"]:
+            a = np.stack([r["stages"][stage] for r in runs["rat_tf"]])
+            b = np.stack([r["stages"][stage] for r in runs["official"]])
+            out["by_stage"][stage] = {"robust_only_for_rat_tf": np.flatnonzero(a.all(0) & ~b.any(0)).tolist(),
+                                      "robust_only_for_official": np.flatnonzero(b.all(0) & ~a.any(0)).tolist()}
         out["ours_minus_official_mean"] = round(out["rat_tf"]["final"]["mean"] - out["official"]["final"]["mean"], 2)
         out["ours_within_or_below_official_range"] = out["rat_tf"]["final"]["mean"] <= out["official"]["final"]["max"]
     return out
+
+
+def load_report(path: str | None) -> dict[str, Any]:
+    """The report written so far (runs are appended one implementation x seed at a time)."""
+    if not path or not os.path.exists(path):
+        return {"models": {}}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def runs_of(entry: dict[str, Any], num_examples: int) -> dict[str, list[dict[str, Any]]]:
+    """impl -> [{"seed", "stages": stage -> bool flags, "seconds"}] from a norm's entry."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for impl, rows in entry.get("runs", {}).items():
+        for r in rows:
+            flags = {s: np.isin(np.arange(num_examples), idx) for s, idx in r["robust"].items()}
+            runs.setdefault(impl, []).append({"seed": r["seed"], "stages": flags, "seconds": r["seconds"]})
+    return runs
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The table of docs/EVALUATION.md: robust accuracy after each stage, ours against the official."""
+    lines = ["| model | norm, eps | images | stage | rat_tf: mean (min-max) | official: mean (min-max) |",
+             "|---|---|---:|---|---:|---:|"]
+    for name, entry in report["models"].items():
+        for norm, n in entry["norms"].items():
+            sides = {impl: n.get(impl) for impl in ("rat_tf", "official")}
+            stages = next((list(v["after"]) for v in sides.values() if v), [])
+            for stage in stages:
+                cells = []
+                for impl in ("rat_tf", "official"):
+                    accs = (sides[impl] or {}).get("after", {}).get(stage)
+                    cells.append(f"{np.mean(accs):.2f} ({min(accs):.1f}-{max(accs):.1f}), {len(accs)} seeds"
+                                 if accs else "-")
+                lines.append(f"| {name} | {norm}, {n['epsilon']:.4g} | {entry['num_examples']} | {stage} | "
+                             f"{cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,11 +210,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch_size", type=int, default=250)
     parser.add_argument("--threads", type=int, default=2, help="threads of each implementation")
     parser.add_argument("--reference", default=REFERENCE, help="the official auto-attack checkout")
-    parser.add_argument("--json_out", default=None)
+    parser.add_argument("--json_out", default=None,
+                        help="the report, rewritten after every run; runs already in it are not run again")
+    parser.add_argument("--markdown", action="store_true", help="print the table of --json_out and exit")
     args = parser.parse_args(argv)
     unknown = [m for m in args.models.split(",") if m not in MODELS]
     if unknown:
         parser.error(f"--models: unknown {', '.join(unknown)}; allowed: {', '.join(MODELS)}")
+    report = load_report(args.json_out)
+    if args.markdown:
+        print(markdown(report))
+        return 0
 
     import tensorflow as tf  # noqa: PLC0415
     import torch  # noqa: PLC0415
@@ -182,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     AutoAttack = official_package(args.reference)  # noqa: N806
     seeds = [int(s) for s in args.seeds.split(",")]
-    report: dict[str, Any] = {"command": "python -m benchmarks.autoattack_crosscheck " + " ".join(argv or sys.argv[1:]),
-                              "threads": args.threads, "models": {}}
+    report.update({"command": "python -m benchmarks.autoattack_crosscheck " + " ".join(argv or sys.argv[1:]),
+                   "threads": args.threads})
     for name in args.models.split(","):
         spec = MODELS[name]
         path = ensure_export(name, spec)
@@ -195,28 +245,32 @@ def main(argv: list[str] | None = None) -> int:
         x = data_lib.to_float(data.x_test[:args.num_examples or spec.num_examples])
         y = np.asarray(data.y_test[:len(x)], np.int32)
         difference = torch_port.check_equal(classifier, module, x)
-        entry = {"export": os.path.relpath(path, REPO), "train": ["python", "train_main.py", *spec.train],
-                 "num_examples": len(x), "max_logit_difference": difference, "norms": {}}
+        entry = report["models"].setdefault(name, {"norms": {}})
+        if entry.get("num_examples", len(x)) != len(x):
+            raise SystemExit(f"{args.json_out}: {name} was run on {entry['num_examples']} images, not {len(x)}")
+        entry.update({"export": os.path.relpath(path, REPO), "train": ["python", "train_main.py", *spec.train],
+                      "num_examples": len(x), "max_logit_difference": difference})
         for norm in args.norms.split(","):
             epsilon = spec.linf if norm == "Linf" else spec.l2
-            runs: dict[str, list[dict[str, Any]]] = {}
+            n = entry["norms"].setdefault(norm, {"epsilon": epsilon, "runs": {}})
             for impl in args.impls.split(","):
                 for seed in seeds:
+                    if any(r["seed"] == seed for r in n["runs"].get(impl, [])):
+                        continue
                     if impl == "official":
                         stages, seconds = run_official(AutoAttack, module, x, y, norm, epsilon, seed, args.batch_size)
                     else:
                         stages, seconds = run_ours(serve, x, y, norm, epsilon, seed, args.batch_size)
-                    runs.setdefault(impl, []).append({"seed": seed, "stages": stages, "seconds": seconds})
                     print(f"{name} {norm} eps={epsilon:.4g} {impl} seed {seed}: " + ", ".join(
                         f"{s} {100 * np.mean(f):.1f}" for s, f in stages.items()) + f" ({seconds:.0f} s)", flush=True)
-            summary = summarise(runs)
-            entry["norms"][norm] = {"epsilon": epsilon, **summary, "per_example": {
-                impl: [{s: np.flatnonzero(f).tolist() for s, f in r["stages"].items()} for r in rs]
-                for impl, rs in runs.items()}}
-            print(json.dumps({k: v for k, v in summary.items()}, indent=1), flush=True)
-        report["models"][name] = entry
-        if args.json_out:
-            files.atomic_write_text(args.json_out, json.dumps(report, indent=1) + "\n")
+                    n["runs"].setdefault(impl, []).append(
+                        {"seed": seed, "seconds": round(seconds, 1),
+                         "robust": {s: np.flatnonzero(f).tolist() for s, f in stages.items()}})
+                    n.update(summarise(runs_of(n, len(x))))
+                    if args.json_out:
+                        files.atomic_write_text(args.json_out, json.dumps(report, indent=1) + "\n")
+            print(json.dumps({k: v for k, v in n.items() if k != "runs"}, indent=1), flush=True)
+    print(markdown(report))
     return 0
 
 
