@@ -192,8 +192,8 @@ def markdown(report: dict[str, Any]) -> str:
                 cells = []
                 for impl in ("rat_tf", "official"):
                     accs = (sides[impl] or {}).get("after", {}).get(stage)
-                    cells.append(f"{np.mean(accs):.2f} ({min(accs):.1f}-{max(accs):.1f}), {len(accs)} seeds"
-                                 if accs else "-")
+                    seeds = f"{len(accs)} seed{'s' * (len(accs) > 1)}" if accs else ""
+                    cells.append(f"{np.mean(accs):.2f} ({min(accs):.1f}-{max(accs):.1f}), {seeds}" if accs else "-")
                 lines.append(f"| {name} | {norm}, {n['epsilon']:.4g} | {entry['num_examples']} | {stage} | "
                              f"{cells[0]} | {cells[1]} |")
     return "\n".join(lines)

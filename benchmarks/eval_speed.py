@@ -152,8 +152,7 @@ def main():
 
     def fab_fn(logits_fn):
         config = attacks.FABConfig(CHECK_EPS, num_steps=100)
-        f = tf.function(lambda a, b: attacks.fab_targeted(logits_fn, a, b, config, tf.constant([0, 3]),
-                                                          num_target_classes=9).adversarial)
+        f = tf.function(lambda a, b: attacks.fab_targeted(logits_fn, a, b, config, tf.constant([0, 3])).adversarial)
         return lambda a, b: f(tf.constant(a), tf.constant(b))
 
     timers = {("fab_t", "keras"): timer(fab_fn(in_memory), x, y, args.batch_size),
