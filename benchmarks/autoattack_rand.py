@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.autoattack_crosscheck import MODELS, ensure_export  # noqa: PLC0415
     from rat_tf import data as data_lib  # noqa: PLC0415
     from rat_tf import export  # noqa: PLC0415
-    from rat_tf.evaluation import robustness  # noqa: PLC0415
+    from rat_tf.evaluation import autoattack_run  # noqa: PLC0415
 
     path = ensure_export("digits", MODELS["digits"])
     serve, metadata = export.load_exported(path)
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         for version in ("standard", "rand"):
             model = noisy(serve, args.sigma, seed)
             start = time.perf_counter()
-            result = robustness.autoattack(model, x, y, args.epsilon, version=version, seed=seed)
+            result = autoattack_run.autoattack(model, x, y, args.epsilon, version=version, seed=seed)
             row[version] = {"accuracy": round(100 * result.accuracy, 2),
                             "clean": round(100 * result.clean_accuracy, 2),
                             "after": {k: round(100 * v, 2) for k, v in result.after.items()},

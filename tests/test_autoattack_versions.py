@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from rat_tf import attacks
 from rat_tf.attacks import common
-from rat_tf.evaluation import robustness
+from rat_tf.evaluation import autoattack_run
 from rat_tf.evaluation.suite import VERSIONS, SuiteConfig
 
 from helpers import digits, tiny_cnn
@@ -124,26 +124,26 @@ def test_probability_outputs_are_refused_unless_declared(trained):
     model, logits_fn, x, y = trained
     softmax = tf.function(lambda images: tf.nn.softmax(model(images, training=False)))
     with pytest.raises(ValueError, match="look like probabilities"):
-        robustness.autoattack(softmax, x, y, 0.1, **_quick())
-    declared = robustness.autoattack(softmax, x, y, 0.1, outputs="probabilities", **_quick())
-    plain = robustness.autoattack(logits_fn, x, y, 0.1, **_quick())
+        autoattack_run.autoattack(softmax, x, y, 0.1, **_quick())
+    declared = autoattack_run.autoattack(softmax, x, y, 0.1, outputs="probabilities", **_quick())
+    plain = autoattack_run.autoattack(logits_fn, x, y, 0.1, **_quick())
     assert declared.clean_accuracy == plain.clean_accuracy
     assert "probabilities" not in declared.flagged
     with pytest.raises(ValueError, match="not probabilities"):
-        robustness.autoattack(logits_fn, x, y, 0.1, outputs="probabilities", **_quick())
+        autoattack_run.autoattack(logits_fn, x, y, 0.1, outputs="probabilities", **_quick())
 
 
 def test_images_outside_the_unit_box_are_refused(trained):
     _, logits_fn, x, y = trained
     with pytest.raises(ValueError, match=r"x: images must lie in \[0, 1\]"):
-        robustness.autoattack(logits_fn, x * 255.0, y, 0.1, **_quick())
+        autoattack_run.autoattack(logits_fn, x * 255.0, y, 0.1, **_quick())
     with pytest.raises(ValueError, match="x: uint8 images"):
-        robustness.autoattack(logits_fn, (x * 255).astype(np.uint8), y, 0.1, **_quick())
+        autoattack_run.autoattack(logits_fn, (x * 255).astype(np.uint8), y, 0.1, **_quick())
 
 
 def test_the_result_records_version_norm_budgets_stages_and_checks(trained):
     _, logits_fn, x, y = trained
-    result = robustness.autoattack(logits_fn, x, y, 0.5, norm="L2", **_quick())
+    result = autoattack_run.autoattack(logits_fn, x, y, 0.5, norm="L2", **_quick())
     assert (result.version, result.norm) == ("standard", "L2")
     assert list(result.after) == ["apgd_ce", "apgd_t", "fab_t", "square"]
     stages = list(result.after.values())
@@ -157,8 +157,8 @@ def test_a_randomised_model_is_flagged_unless_rand_runs(trained):
     model, _, x, y = trained
     noisy = tf.function(lambda images: model(images + tf.random.normal(tf.shape(images), stddev=0.2),
                                              training=False))
-    standard = robustness.autoattack(noisy, x[:32], y[:32], 0.1, **_quick())
+    standard = autoattack_run.autoattack(noisy, x[:32], y[:32], 0.1, **_quick())
     assert "randomness" in standard.flagged
-    rand = robustness.autoattack(noisy, x[:32], y[:32], 0.1, version="rand", apgd_steps=5, eot_iter=2)
+    rand = autoattack_run.autoattack(noisy, x[:32], y[:32], 0.1, version="rand", apgd_steps=5, eot_iter=2)
     assert "randomness" not in rand.flagged and list(rand.after) == ["apgd_ce", "apgd_dlr"]
     assert rand.budgets["apgd_ce"]["eot_iter"] == 2

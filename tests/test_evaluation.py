@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from rat_tf import attacks
-from rat_tf.evaluation import checks, report, robustness, suite
+from rat_tf.evaluation import autoattack_run, checks, report, robustness, suite
 
 from helpers import digits, trained_digits_classifier
 
@@ -173,10 +173,10 @@ def test_cascade_attacks_only_the_points_left_robust(model_and_data):
 def test_library_autoattack_on_a_keras_model():
     model = trained_digits_classifier()
     _, _, x, y = digits()
-    out = robustness.autoattack(model, x[:40], y[:40], EPS, apgd_steps=5, fab_steps=5, apgd_targets=2,
+    out = autoattack_run.autoattack(model, x[:40], y[:40], EPS, apgd_steps=5, fab_steps=5, apgd_targets=2,
                                 fab_targets=2, square_queries=30)
     assert out.robust.shape == (40,) and out.accuracy == pytest.approx(out.robust.mean())
     assert out.accuracy < out.clean_accuracy
     assert set(np.unique(out.broken_by)) <= {"", "clean", *suite.AUTOATTACK}
     import rat_tf.evaluation
-    assert rat_tf.evaluation.autoattack is robustness.autoattack
+    assert rat_tf.evaluation.autoattack is autoattack_run.autoattack

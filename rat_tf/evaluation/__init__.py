@@ -4,6 +4,7 @@
 or SavedModel endpoint.
 """
 
-from rat_tf.evaluation.robustness import AutoAttackResult, autoattack, evaluate
+from rat_tf.evaluation.autoattack_run import AutoAttackResult, autoattack
+from rat_tf.evaluation.robustness import evaluate
 
 __all__ = ["AutoAttackResult", "autoattack", "evaluate"]

@@ -159,7 +159,7 @@ def run_all(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, result: robustnes
 def for_autoattack(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, result: robustness.RobustnessResult,
                    suite: suite_lib.SuiteConfig, *, num_examples: int = 200, batch_size: int = 200,
                    seed: int = 0) -> list[Check]:
-    """The checks of a plain AutoAttack run (`robustness.autoattack`).
+    """The checks of a plain AutoAttack run (`rat_tf.evaluation.autoattack`).
 
     Randomised outputs (unless the version is "rand", made for them), probability outputs and
     zero gradients on the first `num_examples` examples; on Linf, also PGD-20 on cross-entropy
