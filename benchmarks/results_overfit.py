@@ -263,11 +263,14 @@ REGIONAL = {"rat": "rat", "rat-e0.5": "rat_e0.5", "sat_ars": "sat_ars", "avmixup
 
 MAX_STEP_COST = 1.15
 
-OVERFIT_STEP_COST = os.path.join(REPO, "benchmarks", "results", "step_cost_overfit.json")
+# The step-cost measurements, in order: a configuration's ratio comes from the first file that has it
+# (each file's ratios are against the SAT step timed in the same process).
+OVERFIT_STEP_COST = tuple(os.path.join(REPO, "benchmarks", "results", name)
+                          for name in ("step_cost_overfit.json", "step_cost_awp.json"))
 
 
 def overfit_beyond_values(summary: "OrderedDict[str, dict[str, Any]]",
-                          step_cost_path: str = OVERFIT_STEP_COST) -> Optional[dict[str, Any]]:
+                          step_cost_path: str | tuple[str, ...] = OVERFIT_STEP_COST) -> Optional[dict[str, Any]]:
     """Each regional configuration's last checkpoint against SAT's best (early stopping on validation
     PGD-10) under AutoAttack (`separation` of the seeds), its step cost over SAT's (None when not
     measured) and whether it qualifies: above SAT's best by more than the seed spread at no more than
@@ -278,11 +281,17 @@ def overfit_beyond_values(summary: "OrderedDict[str, dict[str, Any]]",
     """
     sat = summary.get("sat")
     ratios: dict[str, float] = {}
-    arch = "?"
-    if os.path.exists(step_cost_path):
-        with open(step_cost_path, encoding="utf-8") as f:
+    arch = None
+    for path in [step_cost_path] if isinstance(step_cost_path, str) else step_cost_path:
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as f:
             measured = json.load(f)
-        ratios, arch = measured["over_sat"].get("cifar", {}), measured.get("arch", "small_cnn")
+        if arch not in (None, measured.get("arch", "small_cnn")):
+            continue  # timed on another architecture: not comparable
+        arch = measured.get("arch", "small_cnn")
+        ratios = {**measured["over_sat"].get("cifar", {}), **ratios}
+    arch = arch or "?"
     configs = []
     for config, key in REGIONAL.items():
         e = summary.get(config)
@@ -299,7 +308,8 @@ def overfit_beyond_values(summary: "OrderedDict[str, dict[str, Any]]",
     return {"arch": arch, "configs": configs, "winners": [c["label"] for c in configs if c["qualifies"]]}
 
 
-def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]", step_cost_path: str = OVERFIT_STEP_COST) -> list[str]:
+def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]",
+                   step_cost_path: str | tuple[str, ...] = OVERFIT_STEP_COST) -> list[str]:
     """The lines of `overfit_beyond_values`: one per configuration, then the answer (empty without any)."""
     v = overfit_beyond_values(summary, step_cost_path)
     if v is None:
@@ -307,14 +317,18 @@ def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]", step_cost_path: 
     lines = []
     for c in v["configs"]:
         x, ratio = c["separation"], c["step_cost"]
-        cost = T.OVERFIT_COST.substitute(ratio=f"{ratio:.3f}", arch=v["arch"]) if ratio else T.OVERFIT_NO_COST
+        cost = T.OVERFIT_COST.substitute(ratio=f"{ratio:.3f}") if ratio else T.OVERFIT_NO_COST
         lines.append(T.OVERFIT_BEYOND.substitute(
-            label=c["label"], last=mean_sd(c["last"]), best=mean_sd(c["sat_best"]),
+            label=c["label"], last=mean_sd(c["last"]),
             difference=f"{x['difference']:+.1f}" if "difference" in x else "–",
             outcome=_outcome(T.OVERFIT_BEYOND_OUTCOMES, x), cost=cost))
+    sat_best = v["configs"][0]["sat_best"]
+    intro = T.OVERFIT_BEYOND_INTRO.substitute(best=mean_sd(sat_best), low=f"{min(sat_best):.1f}",
+                                              high=f"{max(sat_best):.1f}", limit=f"{MAX_STEP_COST:g}",
+                                              arch=v["arch"])
     answer = (T.OVERFIT_BEYOND_YES.substitute(configs=", ".join(v["winners"]), limit=f"{MAX_STEP_COST:g}")
               if v["winners"] else T.OVERFIT_BEYOND_NO.substitute(limit=f"{MAX_STEP_COST:g}"))
-    return [T.OVERFIT_BEYOND_HEADING, "", *lines, "", answer, ""]
+    return [T.OVERFIT_BEYOND_HEADING, "", intro, "", *lines, "", answer, ""]
 
 
 def calibration_link(rows: list[dict[str, Any]], page: str = CALIBRATION_PAGE) -> list[str]:

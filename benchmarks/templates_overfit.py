@@ -59,15 +59,17 @@ OVERFIT_GAP_OUTCOMES = {
 }
 OVERFIT_NO_PAIR = "- **RAT vs SAT:** both need a finished run for a verdict."
 OVERFIT_BEYOND_HEADING = "### Beyond the paper: against SAT with early stopping"
-OVERFIT_BEYOND = T("- **Does the last checkpoint of $label beat SAT's best (early-stopped on validation PGD-10) "
-                   "under AutoAttack?** $label last $last vs SAT best $best ($difference points): $outcome; $cost.")
-OVERFIT_COST = T("step cost ${ratio}x SAT's (`benchmarks/step_cost.py --arch=$arch`)")
-OVERFIT_NO_COST = "step cost not measured yet (`benchmarks/step_cost.py --arch=...`)"
+OVERFIT_BEYOND_INTRO = T("Does a configuration's last checkpoint beat SAT's best (early-stopped on validation "
+                         "PGD-10: $best, seeds $low–$high) under AutoAttack, at no more than ${limit}x SAT's step "
+                         "cost (`benchmarks/step_cost.py --arch=$arch`)?")
+OVERFIT_BEYOND = T("- **$label**: last $last ($difference points): $outcome; $cost.")
+OVERFIT_COST = T("step cost ${ratio}x SAT's")
+OVERFIT_NO_COST = "step cost not measured yet"
 OVERFIT_BEYOND_OUTCOMES = {
-    "above": T("yes, by more than the seed spread (lowest seed $low_a > SAT's highest $high_b)"),
-    "below": T("no: below it by more than the seed spread (highest seed $high_a < SAT's lowest $low_b)"),
-    "overlap": T("not by more than the seed spread ($low_a–$high_a against SAT's $low_b–$high_b)"),
-    "too_few": T("too few seeds to tell ($n_a against SAT's $n_b, two each needed; SAT's seeds $low_b–$high_b)"),
+    "above": T("yes, above it beyond the seed spread (lowest seed $low_a > SAT's highest $high_b)"),
+    "below": T("no: below it beyond the seed spread (highest seed $high_a < SAT's lowest $low_b)"),
+    "overlap": T("not beyond the seed spread ($low_a–$high_a against SAT's $low_b–$high_b)"),
+    "too_few": T("too few seeds to tell ($n_a, two needed)"),
     "missing": T("no number yet"),
 }
 OVERFIT_BEYOND_YES = T("**Answer:** $configs beat SAT's early-stopped checkpoint by more than the seed spread at "
