@@ -630,6 +630,16 @@ def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_on
     unmeasured = results_overfit.overfit_beyond_values(summary, str(tmp_path / "none.json"))
     assert [c["step_cost"] for c in unmeasured["configs"]] == [None, None] and unmeasured["winners"] == []
     assert results_overfit.overfit_beyond_values(OrderedDict(), str(cost)) is None
+    # Several files: a ratio comes from the first file that has it; a file timed on another
+    # architecture is skipped.
+    later = tmp_path / "step_cost_awp.json"
+    later.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": {"rat": 1.5, "rat_e0.5": 1.05}}}))
+    other = tmp_path / "step_cost_cnn.json"
+    other.write_text(json.dumps({"arch": "small_cnn", "over_sat": {"cifar": {"rat": 1.01}}}))
+    cost.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": {"rat": 1.14}}}))
+    merged = results_overfit.overfit_beyond_values(summary, (str(cost), str(other), str(later)))
+    assert [c["step_cost"] for c in merged["configs"]] == [1.14, 1.05] and merged["arch"] == "wrn-10-2"
+    assert merged["winners"] == ["RAT with e = 0.5 end points"]
     assert results_overfit.overfit_beyond(OrderedDict(), str(cost)) == []
     # One seed is too few for a verdict, however far below SAT's range.
     one = rows + [overfit_row("rat-m1-e0.5-s1", "rat", 0, [30, 50], [28, 33], (60, 36, 30, 30), (62, 31, 25, 25))]
