@@ -3,7 +3,9 @@
 Every attack of the registry runs through `robustness.make_attack` (the suite's path) on a
 fixed two-layer network with small budgets. The pinned flags and perturbation sizes were
 produced by the attacks before they took a common signature; any change to an attack's
-arithmetic, draws or seed layout moves them.
+arithmetic, draws or seed layout moves them. APGD-DLR's and APGD-T's moved once, on purpose,
+when APGD's first increase count came to follow the official code (tests/test_apgd_reference.py);
+APGD-CE's did not move on these images.
 """
 
 import dataclasses
@@ -26,15 +28,15 @@ PINNED = {
     ("Linf", "pgd"): ("1110010001100100", 31.76918227877468),
     ("Linf", "cw"): ("0110010001100100", 32.63542249146849),
     ("Linf", "apgd_ce"): ("0110010001000100", 35.76776512339711),
-    ("Linf", "apgd_dlr"): ("0110010001000100", 33.751949426019564),
-    ("Linf", "apgd_t"): ("0110010001000100", 35.33881739806384),
+    ("Linf", "apgd_dlr"): ("0110010001000100", 33.849751528236084),
+    ("Linf", "apgd_t"): ("0110010001000100", 35.41387151554227),
     ("Linf", "fab"): ("0110010001000100", 10.047212283592671),
     ("Linf", "fab_t"): ("0110010001000100", 9.87781944591552),
     ("Linf", "square"): ("1110011011110110", 34.850003372877836),
     ("Linf", "nattack"): ("1110011001100110", 11.721279114484787),
     ("L2", "apgd_ce"): ("0100010000000000", 42.56057610637072),
-    ("L2", "apgd_dlr"): ("0100010000000000", 42.46744777017739),
-    ("L2", "apgd_t"): ("0100010000000000", 43.49789428153599),
+    ("L2", "apgd_dlr"): ("0100010000000000", 42.43446697620675),
+    ("L2", "apgd_t"): ("0100010000000000", 43.76534019400492),
     ("L2", "fab"): ("0100010000000000", 12.051923938231994),
     ("L2", "fab_t"): ("0100010000000000", 12.517522637586808),
     ("L2", "square"): ("1110010001100100", 36.08443201140108),

@@ -196,7 +196,7 @@ def _make_loss(loss: str, labels: tf.Tensor, targets: Optional[tf.Tensor]):
 
 def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Optional[tf.Tensor],
                 noise: tf.Tensor, config: APGDConfig):
-    """One APGD run from one random start (Croce & Hein 2020, Algorithm 1; Linf).
+    """One APGD run from one random start (Croce & Hein 2020, Algorithm 1; Linf or L2).
 
     Returns (adversarial, found, best_loss): the last misclassified iterate where `found`, else
     the point of highest loss.
@@ -298,7 +298,14 @@ def _single_run(logits_fn: LogitsFn, x: tf.Tensor, y: tf.Tensor, targets: Option
         return (i + 1, x_next, x_cur, grad, loss, x_best, loss_best, grad_best, x_adv, found,
                 step, increases, loss_best_at_check, reduced_at_check)
 
-    state = (tf.constant(0), x0, x0, grad0, loss0, x0, loss0, grad0, x0, wrong0,
+    # The loss the first iterate is compared with when counting increases. The reference keeps
+    # the losses in a zero-initialised buffer of N rows and, at the first checkpoint, compares
+    # the first iterate's loss with the buffer's last row, still 0 (for N = 1, with itself).
+    # So the first step counts as an increase when its loss is above 0, not above the loss at
+    # the random start: for the targeted DLR loss, negative while an example is robust, it
+    # never counts, which makes halving at the first checkpoint more likely.
+    first_loss_prev = tf.zeros_like(loss0) if n > 1 else tf.fill(tf.shape(loss0), float("inf"))
+    state = (tf.constant(0), x0, x0, grad0, first_loss_prev, x0, loss0, grad0, x0, wrong0,
              tf.fill(per_example, 2.0 * tf.cast(eps, tf.float32)),
              tf.zeros(per_example, tf.float32), loss0,
              tf.ones(per_example, tf.bool))  # no "stalled" test at the first checkpoint
