@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 import json
 import os
+import statistics
 from typing import Any, Optional
 
 from benchmarks import overfit_runs, runner
@@ -263,14 +264,17 @@ REGIONAL = {"rat": "rat", "rat-e0.5": "rat_e0.5", "sat_ars": "sat_ars", "avmixup
 
 MAX_STEP_COST = 1.15
 
-# The step-cost measurements, in order: a configuration's ratio comes from the first file that has it
-# (each file's ratios are against the SAT step timed in the same process).
-OVERFIT_STEP_COST = tuple(os.path.join(REPO, "benchmarks", "results", name)
-                          for name in ("step_cost_overfit.json", "step_cost_awp.json"))
+# The step-cost measurements, in order: a configuration's ratio comes from the first entry that has it
+# (each file's ratios are against the SAT step timed in the same process). An entry may be a group of
+# repeated runs: then the ratio is the median over the runs of the group that have it.
+_RESULTS = os.path.join(REPO, "benchmarks", "results")
+OVERFIT_STEP_COST = (os.path.join(_RESULTS, "step_cost_overfit.json"),
+                     tuple(os.path.join(_RESULTS, f"step_cost_awp{run}.json")
+                           for run in ("", "_run1", "_run3", "_run4")))
 
 
 def overfit_beyond_values(summary: "OrderedDict[str, dict[str, Any]]",
-                          step_cost_path: str | tuple[str, ...] = OVERFIT_STEP_COST) -> Optional[dict[str, Any]]:
+                          step_cost_path: str | tuple = OVERFIT_STEP_COST) -> Optional[dict[str, Any]]:
     """Each regional configuration's last checkpoint against SAT's best (early stopping on validation
     PGD-10) under AutoAttack (`separation` of the seeds), its step cost over SAT's (None when not
     measured) and whether it qualifies: above SAT's best by more than the seed spread at no more than
@@ -282,15 +286,19 @@ def overfit_beyond_values(summary: "OrderedDict[str, dict[str, Any]]",
     sat = summary.get("sat")
     ratios: dict[str, float] = {}
     arch = None
-    for path in [step_cost_path] if isinstance(step_cost_path, str) else step_cost_path:
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as f:
-            measured = json.load(f)
-        if arch not in (None, measured.get("arch", "small_cnn")):
-            continue  # timed on another architecture: not comparable
-        arch = measured.get("arch", "small_cnn")
-        ratios = {**measured["over_sat"].get("cifar", {}), **ratios}
+    for entry in [step_cost_path] if isinstance(step_cost_path, str) else step_cost_path:
+        runs: dict[str, list[float]] = {}
+        for path in [entry] if isinstance(entry, str) else entry:
+            if not os.path.exists(path):
+                continue
+            with open(path, encoding="utf-8") as f:
+                measured = json.load(f)
+            if arch not in (None, measured.get("arch", "small_cnn")):
+                continue  # timed on another architecture: not comparable
+            arch = measured.get("arch", "small_cnn")
+            for key, ratio in measured["over_sat"].get("cifar", {}).items():
+                runs.setdefault(key, []).append(ratio)
+        ratios = {**{key: statistics.median(r) for key, r in runs.items()}, **ratios}
     arch = arch or "?"
     configs = []
     for config, key in REGIONAL.items():
@@ -309,7 +317,7 @@ def overfit_beyond_values(summary: "OrderedDict[str, dict[str, Any]]",
 
 
 def overfit_beyond(summary: "OrderedDict[str, dict[str, Any]]",
-                   step_cost_path: str | tuple[str, ...] = OVERFIT_STEP_COST) -> list[str]:
+                   step_cost_path: str | tuple = OVERFIT_STEP_COST) -> list[str]:
     """The lines of `overfit_beyond_values`: one per configuration, then the answer (empty without any)."""
     v = overfit_beyond_values(summary, step_cost_path)
     if v is None:

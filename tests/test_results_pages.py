@@ -640,6 +640,12 @@ def test_beyond_the_paper_asks_for_a_last_checkpoint_above_sats_early_stopped_on
     merged = results_overfit.overfit_beyond_values(summary, (str(cost), str(other), str(later)))
     assert [c["step_cost"] for c in merged["configs"]] == [1.14, 1.05] and merged["arch"] == "wrn-10-2"
     assert merged["winners"] == ["RAT with e = 0.5 end points"]
+    # A group of repeated runs gives the median of the runs that have the ratio.
+    runs = [tmp_path / f"run{i}.json" for i in range(3)]
+    for path, ratio in zip(runs, (1.2, 1.05, 1.12)):
+        path.write_text(json.dumps({"arch": "wrn-10-2", "over_sat": {"cifar": {"rat_e0.5": ratio}}}))
+    grouped = results_overfit.overfit_beyond_values(summary, (str(cost), tuple(str(p) for p in runs)))
+    assert [c["step_cost"] for c in grouped["configs"]] == [1.14, 1.12]
     assert results_overfit.overfit_beyond(OrderedDict(), str(cost)) == []
     # One seed is too few for a verdict, however far below SAT's range.
     one = rows + [overfit_row("rat-m1-e0.5-s1", "rat", 0, [30, 50], [28, 33], (60, 36, 30, 30), (62, 31, 25, 25))]
