@@ -61,7 +61,8 @@ OVERFIT_NO_PAIR = "- **RAT vs SAT:** both need a finished run for a verdict."
 OVERFIT_BEYOND_HEADING = "### Beyond the paper: against SAT with early stopping"
 OVERFIT_BEYOND_INTRO = T("Does a configuration's last checkpoint beat SAT's best (early-stopped on validation "
                          "PGD-10: $best, seeds $low–$high) under AutoAttack, at no more than ${limit}x SAT's step "
-                         "cost (`benchmarks/step_cost.py --arch=$arch`; the median of the repeated runs in docs/SPEED.md)?")
+                         "cost (`benchmarks/step_cost.py --arch=$arch`; the median of the repeated runs in "
+                         "docs/SPEED.md)?")
 OVERFIT_BEYOND = T("- **$label**: last $last ($difference points): $outcome; $cost.")
 OVERFIT_COST = T("step cost ${ratio}x SAT's")
 OVERFIT_NO_COST = "step cost not measured yet"

@@ -408,10 +408,11 @@ def apgd(logits_fn: LogitsFn,
     `config.num_restarts > 1`, each restart starts from a fresh random point and attacks only the
     examples still robust (the reference's protocol); per example, the worst case is kept.
 
-    Deviations from fra31/auto-attack, both minor: the first window's "did the loss increase"
-    test compares iteration 1 with the random start, as the paper writes it (the reference
-    compares with an unfilled zero entry of its history); the random generator differs, so
-    results match the reference in distribution, not bit for bit.
+    The first window's "did the loss increase" test compares iteration 1 with 0, as the
+    reference does (it reads an unfilled entry of its zero-initialised loss history), not with
+    the random start as the paper writes it; tests/test_apgd_reference.py runs a transcription
+    of the reference's loop beside this one. The one deviation: the random generator differs,
+    so results match the reference in distribution, not bit for bit.
 
     Cost: one clean forward pass, then per run and attacked example N_iter + 1 forward-backward
     passes. Wrap the call in `tf.function` for speed.
