@@ -183,8 +183,9 @@ def runs_of(entry: dict[str, Any], num_examples: int) -> dict[str, list[dict[str
 
 def markdown(report: dict[str, Any]) -> str:
     """The table of docs/EVALUATION.md: robust accuracy after each stage, ours against the official."""
-    lines = ["| model | norm, eps | images | stage | rat_tf: mean (min-max) | official: mean (min-max) |",
-             "|---|---|---:|---|---:|---:|"]
+    lines = ["| model | norm, eps | images | stage | rat_tf: mean (min-max) | official: mean (min-max) "
+             "| robust only for rat_tf / only for official, every seed |",
+             "|---|---|---:|---|---:|---:|---:|"]
     for name, entry in report["models"].items():
         for norm, n in entry["norms"].items():
             sides = {impl: n.get(impl) for impl in ("rat_tf", "official")}
@@ -195,8 +196,11 @@ def markdown(report: dict[str, Any]) -> str:
                     accs = (sides[impl] or {}).get("after", {}).get(stage)
                     seeds = f"{len(accs)} seed{'s' * (len(accs) > 1)}" if accs else ""
                     cells.append(f"{np.mean(accs):.2f} ({min(accs):.1f}-{max(accs):.1f}), {seeds}" if accs else "-")
+                apart = n.get("by_stage", {}).get(stage)
+                cells.append(f"{len(apart['robust_only_for_rat_tf'])} / {len(apart['robust_only_for_official'])}"
+                             if apart else "-")
                 lines.append(f"| {name} | {norm}, {n['epsilon']:.4g} | {entry['num_examples']} | {stage} | "
-                             f"{cells[0]} | {cells[1]} |")
+                             f"{' | '.join(cells)} |")
     return "\n".join(lines)
 
 
