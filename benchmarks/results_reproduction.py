@@ -276,15 +276,14 @@ def autoattack_section(rows: dict[str, dict[str, Any]],
 def commands_section(repro: dict[str, dict[str, Any]], study_rows: dict[str, dict[str, Any]]) -> list[str]:
     """Where the exact commands are (the rows' `commands`), with one example: the reproduction's evaluation
     of mnist-rat, else the study's training of its candidate (the page has room for one)."""
-    examples = []
     rat = repro.get("mnist-rat")
-    name = next((n for n in (f"mnist-{study.CANDIDATE}-warm-seed0", *study_rows) if n in study_rows), None)
-    if rat:
-        examples.append(("benchmarks/reproduce.py", "mnist-rat", "evaluate", rat["commands"]["evaluate"]))
-    elif name:
-        examples.append(("benchmarks/study.py", name, "train", study_rows[name]["commands"]["train"]))
+    name = None if rat else next(
+        (n for n in (f"mnist-{study.CANDIDATE}-warm-seed0", *study_rows) if n in study_rows), None)
     lines = [T.COMMANDS, "", T.COMMANDS_WHERE]
-    for runner, run, which, command in examples:
+    if rat or name:
+        runner, run, which, command = (
+            ("benchmarks/reproduce.py", "mnist-rat", "evaluate", rat["commands"]["evaluate"]) if rat
+            else ("benchmarks/study.py", name, "train", study_rows[name]["commands"]["train"]))
         lines += ["", T.COMMANDS_EXAMPLE.substitute(runner=runner, name=run, which=which), "", "```bash", command,
                   "```"]
     return lines + [""]
