@@ -15,7 +15,10 @@ and seed:
   - the official code as its `run_standard_evaluation` runs it, one attack at a time on the
     examples still robust (the same batches, seeds and budgets as its cascade; its checks run),
     so that every stage's per-example flags are known;
-  - ours, `rat_tf.evaluation.autoattack` on the SavedModel's `serve` endpoint.
+  - ours, the same cascade on the SavedModel's `serve` endpoint, also one attack at a time (the
+    flags of one `rat_tf.evaluation.autoattack` call).
+A run interrupted between two stages goes on from the last one finished: `--json_out` keeps the
+stages done under "partial" until the run is whole.
 Both with `--threads` threads. Printed per model and norm: the robust accuracy after each stage
 for every seed of both, the range over seeds, the examples on which they disagree (robust for
 one implementation under every seed and broken by the other under every seed), and the wall
@@ -25,6 +28,7 @@ times; `--json_out` writes all of it, per-example flags included.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 import dataclasses
 import importlib.util
 import json
@@ -47,6 +51,8 @@ RUNS = os.path.join(os.path.dirname(REPO), "runs", "crosscheck")
 # Our registry names -> the official code's attack names.
 OFFICIAL_NAMES = {"apgd_ce": "apgd-ce", "apgd_t": "apgd-t", "fab_t": "fab-t", "square": "square",
                   "apgd_dlr": "apgd-dlr", "fab": "fab"}
+# The standard version's cascade, in its order.
+STAGES = ("apgd_ce", "apgd_t", "fab_t", "square")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,42 +103,76 @@ def ensure_export(name: str, model: Model) -> str:
     return export
 
 
-def run_official(AutoAttack, module, x, y, norm: str, epsilon: float, seed: int, batch_size: int
-                 ) -> tuple[dict[str, np.ndarray], float]:
-    """The official standard version, one attack at a time on what is still robust: flags per stage."""
+def run_stages(num_examples: int, stage_names: Sequence[str], clean: Callable[[], np.ndarray],
+               attack: Callable[[str, np.ndarray], np.ndarray], partial: dict[str, Any] | None = None,
+               save: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, np.ndarray], float]:
+    """One run, a stage at a time and resumable: the robust flags after each stage, and its seconds.
+
+    `clean()` gives the clean flags; `attack(stage, index)` the flags of the examples `index`
+    (those still robust) under that stage. After the clean pass and after every stage, `save`
+    receives the run so far, {"robust": stage -> robust indices, "seconds"}; given back as
+    `partial`, it lets a run interrupted between stages go on where it stopped.
+    """
+    done = (partial or {}).get("robust", {})
+    seconds = float((partial or {}).get("seconds", 0.0))
+    stages = {s: np.isin(np.arange(num_examples), done[s]) for s in ("clean", *stage_names) if s in done}
+    for stage in ("clean", *stage_names):
+        if stage in stages:
+            continue
+        start = time.perf_counter()
+        if stage == "clean":
+            flags = np.asarray(clean(), bool)
+        else:
+            flags = stages[list(stages)[-1]].copy()
+            index = np.flatnonzero(flags)
+            if len(index):
+                flags[index] = attack(stage, index)
+        stages[stage] = flags
+        seconds += time.perf_counter() - start
+        if save is not None:
+            save({"robust": {s: np.flatnonzero(f).tolist() for s, f in stages.items()}, "seconds": round(seconds, 1)})
+    return stages, seconds
+
+
+def official_run(AutoAttack, module, x, y, norm: str, epsilon: float, seed: int, batch_size: int, **resume):
+    """The official standard version, one attack at a time on what is still robust (as its
+    `run_standard_evaluation` runs the cascade: the same batches, seeds and budgets; its checks run)."""
     import torch  # noqa: PLC0415
 
     adversary = AutoAttack(module, norm=norm, eps=epsilon, version="standard", seed=seed, device="cpu",
                            verbose=False)
     xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
     yt = torch.from_numpy(y.astype(np.int64))
-    start = time.perf_counter()
-    with torch.no_grad():
-        robust = (module(xt).argmax(1) == yt).numpy()
-    stages = {"clean": robust.copy()}
-    for attack in list(adversary.attacks_to_run):
-        index = np.flatnonzero(robust)
-        if len(index):
-            adversary.attacks_to_run = [attack]
-            x_adv = adversary.run_standard_evaluation(xt[index], yt[index], bs=batch_size)
-            with torch.no_grad():
-                still = (module(x_adv).argmax(1) == yt[index]).numpy()
-            robust[index] = still
-        ours = next(k for k, v in OFFICIAL_NAMES.items() if v == attack)
-        stages[ours] = robust.copy()
-    return stages, time.perf_counter() - start
+    official = {ours: OFFICIAL_NAMES[ours] for ours in STAGES}
+    assert list(official.values()) == adversary.attacks_to_run, adversary.attacks_to_run
+
+    def clean():
+        with torch.no_grad():
+            return (module(xt).argmax(1) == yt).numpy()
+
+    def attack(stage, index):
+        adversary.attacks_to_run = [official[stage]]
+        x_adv = adversary.run_standard_evaluation(xt[index], yt[index], bs=batch_size)
+        with torch.no_grad():
+            return (module(x_adv).argmax(1) == yt[index]).numpy()
+
+    return run_stages(len(x), STAGES, clean, attack, **resume)
 
 
-def run_ours(serve, x, y, norm: str, epsilon: float, seed: int, batch_size: int
-             ) -> tuple[dict[str, np.ndarray], float]:
-    """rat_tf's standard version: the cascade's flags after each stage."""
+def ours_run(serve, x, y, suite, seed: int, batch_size: int, **resume):
+    """rat_tf's AutoAttack (`suite`, a `SuiteConfig` of the standard version), a stage at a time:
+    each attack of the cascade on the examples still robust, with the cascade's batches and seeds,
+    so the flags are those of one `rat_tf.evaluation.autoattack` call (tests/test_evaluation.py
+    checks it)."""
     from rat_tf.evaluation import robustness  # noqa: PLC0415
 
-    start = time.perf_counter()
-    suite = robustness.SuiteConfig.for_version("standard", norm, epsilon)
-    result = robustness.evaluate(serve, x, y, suite, batch_size=batch_size, seed=seed)
-    seconds = time.perf_counter() - start
-    return {"clean": result.clean, **{name: result.per_attack[name] for name in result.cascade}}, seconds
+    assert suite.cascade == STAGES, suite.cascade
+
+    def attack(stage, index):
+        alone = dataclasses.replace(suite, attacks=(stage,), autoattack=False)
+        return robustness.evaluate(serve, x[index], y[index], alone, batch_size=batch_size, seed=seed).per_attack[stage]
+
+    return run_stages(len(x), STAGES, lambda: robustness.predict(serve, x, batch_size) == y, attack, **resume)
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -232,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import torch_port  # noqa: PLC0415
     from rat_tf import export  # noqa: PLC0415
+    from rat_tf.evaluation import robustness  # noqa: PLC0415
 
     torch.set_num_threads(args.threads)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -262,10 +303,24 @@ def main(argv: list[str] | None = None) -> int:
                 for seed in seeds:
                     if any(r["seed"] == seed for r in n["runs"].get(impl, [])):
                         continue
+                    key = f"{impl} seed {seed}"
+                    partials = n.setdefault("partial", {})
+
+                    def save(run, key=key, partials=partials):
+                        partials[key] = run
+                        if args.json_out:
+                            files.atomic_write_text(args.json_out, json.dumps(report, indent=1) + "\n")
+
+                    resume = {"partial": partials.get(key), "save": save}
                     if impl == "official":
-                        stages, seconds = run_official(AutoAttack, module, x, y, norm, epsilon, seed, args.batch_size)
+                        stages, seconds = official_run(AutoAttack, module, x, y, norm, epsilon, seed, args.batch_size,
+                                                       **resume)
                     else:
-                        stages, seconds = run_ours(serve, x, y, norm, epsilon, seed, args.batch_size)
+                        suite = robustness.SuiteConfig.for_version("standard", norm, epsilon)
+                        stages, seconds = ours_run(serve, x, y, suite, seed, args.batch_size, **resume)
+                    del partials[key]
+                    if not partials:
+                        del n["partial"]
                     print(f"{name} {norm} eps={epsilon:.4g} {impl} seed {seed}: " + ", ".join(
                         f"{s} {100 * np.mean(f):.1f}" for s, f in stages.items()) + f" ({seconds:.0f} s)", flush=True)
                     n["runs"].setdefault(impl, []).append(

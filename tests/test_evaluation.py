@@ -170,6 +170,39 @@ def test_cascade_attacks_only_the_points_left_robust(model_and_data):
     assert sum(summary["broken_by"].values()) == int(result.clean.sum() - robust.sum())
 
 
+def test_cascade_a_stage_at_a_time_gives_its_flags_and_resumes(model_and_data):
+    # benchmarks/autoattack_crosscheck.py runs the cascade one attack at a time, so that a run
+    # can stop between stages and go on later: the flags must be the cascade's, bit for bit.
+    from benchmarks import autoattack_crosscheck as crosscheck
+
+    logits_fn, x, y = model_and_data
+    x, y = x[:80], y[:80]
+    small = _suite(attacks=(), autoattack=True, apgd_steps=5, fab_steps=5, apgd_targets=2, fab_targets=2,
+                   square_queries=30)
+    whole = robustness.evaluate(logits_fn, x, y, small, batch_size=30, seed=3)
+    want = {"clean": whole.clean, **whole.per_attack}
+    assert whole.accuracy("autoattack") < whole.accuracy("clean")
+
+    saved = []
+
+    class Stop(Exception):
+        pass
+
+    def save_then_stop(run):
+        saved.append(run)
+        if len(saved) == 3:  # after the clean pass, APGD-CE and APGD-T
+            raise Stop
+
+    with pytest.raises(Stop):
+        crosscheck.ours_run(logits_fn, x, y, small, 3, 30, save=save_then_stop)
+    assert list(saved[-1]["robust"]) == ["clean", "apgd_ce", "apgd_t"]
+    stages, _ = crosscheck.ours_run(logits_fn, x, y, small, 3, 30, partial=saved[-1], save=saved.append)
+    # Only FAB-T and Square ran again (one save each).
+    assert list(stages) == ["clean", *crosscheck.STAGES] and len(saved) == 5
+    for stage, flags in want.items():
+        np.testing.assert_array_equal(stages[stage], flags, err_msg=stage)
+
+
 def test_library_autoattack_on_a_keras_model():
     model = trained_digits_classifier()
     _, _, x, y = digits()
