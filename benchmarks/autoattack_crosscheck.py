@@ -7,7 +7,8 @@
 
 The official AutoAttack (MIT) is imported at run time from `--reference` (default
 ../shared/reference/auto-attack, next to the repository); it is never copied into the project.
-Each model is trained with its recorded `train_main.py` command if its export is missing, then
+Each model is trained with its recorded `train_main.py` command if its export is missing (with its
+recorded thread count, so that a retrained export has the same weights bit for bit on this machine), then
 its Keras weights are ported into an equivalent torch module (`benchmarks/torch_port.py`; the
 logits must agree within 1e-4 on the evaluated images, or the run stops). Both implementations
 then run AutoAttack's standard version on the first `--num_examples` test images, for each norm
@@ -18,7 +19,9 @@ and seed:
   - ours, the same cascade on the SavedModel's `serve` endpoint, also one attack at a time (the
     flags of one `rat_tf.evaluation.autoattack` call).
 A run interrupted between two stages goes on from the last one finished: `--json_out` keeps the
-stages done under "partial" until the run is whole.
+stages done under "partial" until the run is whole. Runs are only ever added to runs on the same
+weights: the report records a SHA-256 of each model's weights, and a model whose export differs
+(or, for a report written before the fingerprint, whose clean flags differ) is refused.
 Both with `--threads` threads. Printed per model and norm: the robust accuracy after each stage
 for every seed of both, the range over seeds, the examples on which they disagree (robust for
 one implementation under every seed and broken by the other under every seed), and the wall
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
@@ -62,6 +66,10 @@ class Model:
     train: tuple[str, ...]          # train_main.py flags (the export goes to RUNS/<name>/export)
     linf: float
     l2: float
+    # TensorFlow's CPU kernels split their sums by thread count, so the weights are reproducible
+    # only at the count they were trained with: the recorded runs' exports, retrained here with
+    # these counts, gave the same clean flags and the same APGD-CE flags on a batch, image by image.
+    train_threads: int = 2
     num_examples: int = 1000
 
 
@@ -71,11 +79,12 @@ MODELS = {
     # SAT on 10,000 MNIST images for 3 epochs, the documented MNIST recipe (eps 0.3; L2 radius 2,
     # AutoAttack's MNIST L2 setting).
     "mnist_sat": Model(("--dataset=npz:../shared/data/mnist.npz", "--method=sat", "--epsilon=0.3", "--epochs=3",
-                        "--max_train_examples=10000"), linf=0.3, l2=2.0),
+                        "--max_train_examples=10000"), linf=0.3, l2=2.0, train_threads=2),
     # SAT on CIFAR-10 with the study's wrn-10-2 (eps 8/255; L2 radius 0.5, RobustBench's L2 track).
     # No per-epoch validation: PGD on the whole test set would cost more than the training.
     "cifar_sat": Model(("--dataset=folder:../cache/cifar10", "--method=sat", "--arch=wrn-10-2",
-                        "--max_train_examples=5000", "--epochs=5", "--validation_freq=0"), linf=8 / 255, l2=0.5),
+                        "--max_train_examples=5000", "--epochs=5", "--validation_freq=0"), linf=8 / 255, l2=0.5,
+                       train_threads=1),
 }
 
 
@@ -93,14 +102,46 @@ def official_package(reference: str):
 
 
 def ensure_export(name: str, model: Model) -> str:
-    """The model's export, trained with its recorded command if it is not there yet."""
+    """The model's export, trained with its recorded command and thread count if it is not there yet."""
     model_dir = os.path.join(RUNS, name)
     export = os.path.join(model_dir, "export")
     if not os.path.exists(os.path.join(export, "saved_model.pb")):
         cmd = [sys.executable, "train_main.py", *model.train, f"--model_dir={model_dir}"]
-        print("training:", " ".join(cmd[1:]), flush=True)
-        subprocess.run(cmd, cwd=REPO, check=True)
+        threads = {var: str(model.train_threads) for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+        print("training:", *(f"{k}={v}" for k, v in threads.items()), *cmd[1:], flush=True)
+        subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, **threads})
     return export
+
+
+def weights_sha256(classifier) -> str:
+    """A fingerprint of a Keras model's weights: SHA-256 over their shapes and float32 bytes, in the
+    model's order (layer names, which Keras numbers per process, are left out)."""
+    digest = hashlib.sha256()
+    for weight in classifier.weights:
+        value = np.ascontiguousarray(np.asarray(weight.numpy(), np.float32))
+        digest.update(str(value.shape).encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def check_same_weights(name: str, entry: dict[str, Any], fingerprint: str, clean: np.ndarray) -> None:
+    """Refuse to add runs on other weights to a model's entry (SystemExit naming the model).
+
+    The entry's `weights_sha256` must match; an entry written before the fingerprint was recorded
+    must at least have the same clean flags in every run."""
+    recorded = entry.get("weights_sha256")
+    if recorded is not None:
+        if recorded != fingerprint:
+            raise SystemExit(f"{name}: the export's weights (sha256 {fingerprint[:12]}) are not those the report's "
+                             f"runs were made on ({recorded[:12]}); restore that export or write to another --json_out")
+        return
+    for norm, n in entry.get("norms", {}).items():
+        for impl, rows in n.get("runs", {}).items():
+            for r in rows:
+                if r["robust"]["clean"] != np.flatnonzero(clean).tolist():
+                    raise SystemExit(f"{name}: the export classifies other test images correctly than the report's "
+                                     f"{norm} {impl} seed {r['seed']} run; its weights differ, so its runs cannot be "
+                                     "added there: write to another --json_out")
 
 
 def run_stages(num_examples: int, stage_names: Sequence[str], clean: Callable[[], np.ndarray],
@@ -294,8 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         entry = report["models"].setdefault(name, {"norms": {}})
         if entry.get("num_examples", len(x)) != len(x):
             raise SystemExit(f"{args.json_out}: {name} was run on {entry['num_examples']} images, not {len(x)}")
+        fingerprint = weights_sha256(classifier)
+        check_same_weights(name, entry, fingerprint, robustness.predict(serve, x, args.batch_size) == y)
         entry.update({"export": os.path.relpath(path, REPO), "train": ["python", "train_main.py", *spec.train],
-                      "num_examples": len(x), "max_logit_difference": difference})
+                      "train_threads": spec.train_threads,
+                      "num_examples": len(x), "max_logit_difference": difference, "weights_sha256": fingerprint})
         for norm in args.norms.split(","):
             epsilon = spec.linf if norm == "Linf" else spec.l2
             n = entry["norms"].setdefault(norm, {"epsilon": epsilon, "runs": {}})

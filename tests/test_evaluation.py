@@ -203,6 +203,33 @@ def test_cascade_a_stage_at_a_time_gives_its_flags_and_resumes(model_and_data):
         np.testing.assert_array_equal(stages[stage], flags, err_msg=stage)
 
 
+def test_crosscheck_adds_runs_only_on_the_same_weights():
+    # Runs of two exports (a retrained one need not be the same) never share a report entry.
+    import keras
+
+    from benchmarks import autoattack_crosscheck as crosscheck
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    a, b = model(), model()
+    assert crosscheck.weights_sha256(a) == crosscheck.weights_sha256(b)
+    kernel = b.layers[0].kernel
+    kernel.assign(np.nextafter(kernel.numpy(), np.float32(np.inf)))  # one ulp on every entry
+    fingerprint = crosscheck.weights_sha256(a)
+    assert crosscheck.weights_sha256(b) != fingerprint
+    clean = np.array([True, False, True])
+    entry = {"norms": {"L2": {"runs": {"official": [{"seed": 0, "robust": {"clean": [0, 2]}}]}}}}
+    crosscheck.check_same_weights("m", entry, fingerprint, clean)  # no fingerprint yet: the clean flags agree
+    with pytest.raises(SystemExit, match="m: the export classifies .* L2 official seed 0"):
+        crosscheck.check_same_weights("m", entry, fingerprint, ~clean)
+    crosscheck.check_same_weights("m", {**entry, "weights_sha256": fingerprint}, fingerprint, clean)
+    with pytest.raises(SystemExit, match="m: the export's weights"):
+        crosscheck.check_same_weights("m", {**entry, "weights_sha256": fingerprint}, crosscheck.weights_sha256(b),
+                                      clean)
+
+
 def test_library_autoattack_on_a_keras_model():
     model = trained_digits_classifier()
     _, _, x, y = digits()
