@@ -18,6 +18,8 @@ and seed:
     so that every stage's per-example flags are known;
   - ours, the same cascade on the SavedModel's `serve` endpoint, also one attack at a time (the
     flags of one `rat_tf.evaluation.autoattack` call).
+Runs made side by side (one process per seed, each with its own `--json_out`) are gathered with
+`--merge=a.json,b.json --json_out=<report>`.
 A run interrupted between two stages goes on from the last one finished: `--json_out` keeps the
 stages done under "partial" until the run is whole. Runs are only ever added to runs on the same
 weights: the report records a SHA-256 of each model's weights, and a model whose export differs
@@ -262,6 +264,53 @@ def runs_of(entry: dict[str, Any], num_examples: int) -> dict[str, list[dict[str
     return runs
 
 
+def merge_reports(report: dict[str, Any], other: dict[str, Any], source: str = "the other report") -> list[str]:
+    """Add `other`'s runs to `report` (runs made side by side, each into its own --json_out).
+
+    Per model and norm: finished runs whose implementation and seed `report` lacks, and the
+    stages of unfinished ones (the further along of the two), then the summary again. Models on
+    other weights (another SHA-256, or where one side has none, other clean flags) are refused
+    (SystemExit), as when runs are added. Returns what was added.
+    """
+    added = []
+    for name, theirs in other.get("models", {}).items():
+        mine = report["models"].setdefault(name, {k: v for k, v in theirs.items() if k != "norms"} | {"norms": {}})
+        if mine.get("num_examples") != theirs.get("num_examples"):
+            raise SystemExit(f"{source}: {name} was run on {theirs.get('num_examples')} images, "
+                             f"not {mine.get('num_examples')}")
+        recorded, given = mine.get("weights_sha256"), theirs.get("weights_sha256")
+        if recorded and given and given != recorded:
+            raise SystemExit(f"{source}: {name}'s runs were made on other weights "
+                             f"(sha256 {given[:12]}, not {recorded[:12]})")
+        # Without a fingerprint on both sides, every run must at least have the same clean flags.
+        cleans = {tuple(r["robust"]["clean"]) for entry in (mine, theirs) for n in entry.get("norms", {}).values()
+                  for r in (*(q for rows in n.get("runs", {}).values() for q in rows),
+                            *n.get("partial", {}).values())}
+        if len(cleans) > 1:
+            raise SystemExit(f"{source}: {name}'s runs were made on other weights (other clean flags)")
+        for norm, n in theirs.get("norms", {}).items():
+            m = mine["norms"].setdefault(norm, {"epsilon": n["epsilon"], "runs": {}})
+            for impl, rows in n.get("runs", {}).items():
+                for r in rows:
+                    if not any(q["seed"] == r["seed"] for q in m["runs"].get(impl, [])):
+                        m["runs"].setdefault(impl, []).append(r)
+                        m["runs"][impl].sort(key=lambda q: q["seed"])
+                        added.append(f"{name} {norm} {impl} seed {r['seed']}")
+            partials = m.setdefault("partial", {})
+            for key, run in n.get("partial", {}).items():
+                if key in partials and len(partials[key]["robust"]) >= len(run["robust"]):
+                    continue
+                partials[key] = run
+                added.append(f"{name} {norm} {key}: stages {', '.join(run['robust'])}")
+            for key in [k for k in partials if any(r["seed"] == int(k.split()[-1])
+                                                   for r in m["runs"].get(k.split()[0], []))]:
+                del partials[key]  # finished since
+            if not partials:
+                del m["partial"]
+            m.update(summarise(runs_of(m, mine["num_examples"])))
+    return added
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The table of docs/EVALUATION.md: robust accuracy after each stage, ours against the official."""
     lines = ["| model | norm, eps | images | stage | rat_tf: mean (min-max) | official: mean (min-max) "
@@ -299,11 +348,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json_out", default=None,
                         help="the report, rewritten after every run; runs already in it are not run again")
     parser.add_argument("--markdown", action="store_true", help="print the table of --json_out and exit")
+    parser.add_argument("--merge", default=None,
+                        help="comma list of reports written side by side (each run with its own --json_out): add "
+                             "their runs, and the finished stages of their unfinished runs, to --json_out and exit")
     args = parser.parse_args(argv)
     unknown = [m for m in args.models.split(",") if m not in MODELS]
     if unknown:
         parser.error(f"--models: unknown {', '.join(unknown)}; allowed: {', '.join(MODELS)}")
     report = load_report(args.json_out)
+    if args.merge:
+        if not args.json_out:
+            parser.error("--merge: give --json_out, the report to merge into")
+        for path in args.merge.split(","):
+            for line in merge_reports(report, load_report(path), source=path):
+                print(f"{path}: {line}")
+        files.atomic_write_text(args.json_out, json.dumps(report, indent=1) + "\n")
+        print(markdown(report))
+        return 0
     if args.markdown:
         print(markdown(report))
         return 0

@@ -230,6 +230,35 @@ def test_crosscheck_adds_runs_only_on_the_same_weights():
                                       clean)
 
 
+def test_crosscheck_merges_runs_made_side_by_side():
+    from benchmarks import autoattack_crosscheck as crosscheck
+
+    def run(seed, stages):
+        return {"seed": seed, "seconds": 1.0, "robust": {s: [0, 1, 2][:3 - i] for i, s in enumerate(stages)}}
+
+    full = ("clean", *crosscheck.STAGES)
+    model = {"num_examples": 4, "weights_sha256": "ab"}
+    ours = {"models": {"m": {**model, "norms": {"L2": {"epsilon": 0.5, "runs": {"rat_tf": [run(0, full)]},
+                                                        "partial": {"official seed 0": run(0, full[:2])}}}}}}
+    side = {"models": {"m": {**model, "norms": {"L2": {"epsilon": 0.5, "runs": {"official": [run(0, full)]},
+                                                        "partial": {"official seed 1": run(1, full[:3])}}}}}}
+    added = crosscheck.merge_reports(ours, side)
+    assert added == ["m L2 official seed 0", "m L2 official seed 1: stages clean, apgd_ce, apgd_t"]
+    n = ours["models"]["m"]["norms"]["L2"]
+    assert [r["seed"] for r in n["runs"]["official"]] == [0]
+    assert list(n["partial"]) == ["official seed 1"]  # seed 0 finished, so its stages went
+    assert n["ours_minus_official_mean"] == 0.0 and n["by_stage"]["square"]["robust_only_for_rat_tf"] == []
+    assert crosscheck.merge_reports(ours, side) == []  # nothing new the second time
+    side["models"]["m"]["weights_sha256"] = "cd"
+    with pytest.raises(SystemExit, match="b.json: m's runs were made on other weights"):
+        crosscheck.merge_reports(ours, side, source="b.json")
+    del side["models"]["m"]["weights_sha256"]  # a report written before the fingerprint: the clean flags decide
+    assert crosscheck.merge_reports(ours, side) == []
+    side["models"]["m"]["norms"]["L2"]["partial"]["official seed 1"]["robust"]["clean"] = [0, 1, 3]
+    with pytest.raises(SystemExit, match="other clean flags"):
+        crosscheck.merge_reports(ours, side)
+
+
 def test_library_autoattack_on_a_keras_model():
     model = trained_digits_classifier()
     _, _, x, y = digits()
