@@ -126,24 +126,31 @@ def weights_sha256(classifier) -> str:
     return digest.hexdigest()
 
 
-def check_same_weights(name: str, entry: dict[str, Any], fingerprint: str, clean: np.ndarray) -> None:
-    """Refuse to add runs on other weights to a model's entry (SystemExit naming the model).
-
-    The entry's `weights_sha256` must match; an entry written before the fingerprint was recorded
-    must at least have the same clean flags in every run."""
-    recorded = entry.get("weights_sha256")
-    if recorded is not None:
-        if recorded != fingerprint:
-            raise SystemExit(f"{name}: the export's weights (sha256 {fingerprint[:12]}) are not those the report's "
-                             f"runs were made on ({recorded[:12]}); restore that export or write to another --json_out")
-        return
+def _runs_and_partials(entry: dict[str, Any]):
+    """(norm, "impl seed N", run) for every finished and unfinished run of a model's entry."""
     for norm, n in entry.get("norms", {}).items():
         for impl, rows in n.get("runs", {}).items():
-            for r in rows:
-                if r["robust"]["clean"] != np.flatnonzero(clean).tolist():
-                    raise SystemExit(f"{name}: the export classifies other test images correctly than the report's "
-                                     f"{norm} {impl} seed {r['seed']} run; its weights differ, so its runs cannot be "
-                                     "added there: write to another --json_out")
+            yield from ((norm, f"{impl} seed {r['seed']}", r) for r in rows)
+        yield from ((norm, key, r) for key, r in n.get("partial", {}).items())
+
+
+def check_same_weights(name: str, entry: dict[str, Any], fingerprint: str | None, clean: Sequence[int],
+                       source: str = "the export") -> None:
+    """Refuse to add runs on other weights to a model's entry (SystemExit naming the model).
+
+    `fingerprint` and `clean` (the indices of the correctly classified images) are those of the
+    runs to add. Where both sides have a `weights_sha256`, they must match; otherwise (an entry
+    written before the fingerprint was recorded) every run must at least have the same clean flags."""
+    recorded = entry.get("weights_sha256")
+    if recorded and fingerprint:
+        if recorded != fingerprint:
+            raise SystemExit(f"{name}: {source}'s weights (sha256 {fingerprint[:12]}) are not those the report's "
+                             f"runs were made on ({recorded[:12]}); restore that export or write to another --json_out")
+        return
+    for norm, key, r in _runs_and_partials(entry):
+        if r["robust"]["clean"] != list(clean):
+            raise SystemExit(f"{name}: {source} classifies other test images correctly than the report's {norm} "
+                             f"{key} run; its weights differ, so its runs cannot be added there")
 
 
 def run_stages(num_examples: int, stage_names: Sequence[str], clean: Callable[[], np.ndarray],
@@ -268,9 +275,8 @@ def merge_reports(report: dict[str, Any], other: dict[str, Any], source: str = "
     """Add `other`'s runs to `report` (runs made side by side, each into its own --json_out).
 
     Per model and norm: finished runs whose implementation and seed `report` lacks, and the
-    stages of unfinished ones (the further along of the two), then the summary again. Models on
-    other weights (another SHA-256, or where one side has none, other clean flags) are refused
-    (SystemExit), as when runs are added. Returns what was added.
+    stages of unfinished ones (the further along of the two), then the summary again. Runs on
+    other weights are refused (`check_same_weights`). Returns what was added.
     """
     added = []
     for name, theirs in other.get("models", {}).items():
@@ -278,16 +284,8 @@ def merge_reports(report: dict[str, Any], other: dict[str, Any], source: str = "
         if mine.get("num_examples") != theirs.get("num_examples"):
             raise SystemExit(f"{source}: {name} was run on {theirs.get('num_examples')} images, "
                              f"not {mine.get('num_examples')}")
-        recorded, given = mine.get("weights_sha256"), theirs.get("weights_sha256")
-        if recorded and given and given != recorded:
-            raise SystemExit(f"{source}: {name}'s runs were made on other weights "
-                             f"(sha256 {given[:12]}, not {recorded[:12]})")
-        # Without a fingerprint on both sides, every run must at least have the same clean flags.
-        cleans = {tuple(r["robust"]["clean"]) for entry in (mine, theirs) for n in entry.get("norms", {}).values()
-                  for r in (*(q for rows in n.get("runs", {}).values() for q in rows),
-                            *n.get("partial", {}).values())}
-        if len(cleans) > 1:
-            raise SystemExit(f"{source}: {name}'s runs were made on other weights (other clean flags)")
+        for clean in {tuple(r["robust"]["clean"]) for _, _, r in _runs_and_partials(theirs)}:
+            check_same_weights(name, mine, theirs.get("weights_sha256"), clean, source=source)
         for norm, n in theirs.get("norms", {}).items():
             m = mine["norms"].setdefault(norm, {"epsilon": n["epsilon"], "runs": {}})
             for impl, rows in n.get("runs", {}).items():
@@ -397,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         if entry.get("num_examples", len(x)) != len(x):
             raise SystemExit(f"{args.json_out}: {name} was run on {entry['num_examples']} images, not {len(x)}")
         fingerprint = weights_sha256(classifier)
-        check_same_weights(name, entry, fingerprint, robustness.predict(serve, x, args.batch_size) == y)
+        clean = np.flatnonzero(robustness.predict(serve, x, args.batch_size) == y).tolist()
+        check_same_weights(name, entry, fingerprint, clean)
         entry.update({"export": os.path.relpath(path, REPO), "train": ["python", "train_main.py", *spec.train],
                       "train_threads": spec.train_threads,
                       "num_examples": len(x), "max_logit_difference": difference, "weights_sha256": fingerprint})

@@ -219,12 +219,16 @@ def test_crosscheck_adds_runs_only_on_the_same_weights():
     kernel.assign(np.nextafter(kernel.numpy(), np.float32(np.inf)))  # one ulp on every entry
     fingerprint = crosscheck.weights_sha256(a)
     assert crosscheck.weights_sha256(b) != fingerprint
-    clean = np.array([True, False, True])
-    entry = {"norms": {"L2": {"runs": {"official": [{"seed": 0, "robust": {"clean": [0, 2]}}]}}}}
+    clean = [0, 2]
+    entry = {"norms": {"L2": {"runs": {"official": [{"seed": 0, "robust": {"clean": [0, 2]}}]},
+                              "partial": {"rat_tf seed 1": {"robust": {"clean": [0, 2]}}}}}}
     crosscheck.check_same_weights("m", entry, fingerprint, clean)  # no fingerprint yet: the clean flags agree
     with pytest.raises(SystemExit, match="m: the export classifies .* L2 official seed 0"):
-        crosscheck.check_same_weights("m", entry, fingerprint, ~clean)
-    crosscheck.check_same_weights("m", {**entry, "weights_sha256": fingerprint}, fingerprint, clean)
+        crosscheck.check_same_weights("m", entry, fingerprint, [1])
+    entry["norms"]["L2"]["partial"]["rat_tf seed 1"]["robust"]["clean"] = [0]
+    with pytest.raises(SystemExit, match="L2 rat_tf seed 1 run"):
+        crosscheck.check_same_weights("m", entry, fingerprint, clean)
+    crosscheck.check_same_weights("m", {**entry, "weights_sha256": fingerprint}, fingerprint, [1])  # sha256 decides
     with pytest.raises(SystemExit, match="m: the export's weights"):
         crosscheck.check_same_weights("m", {**entry, "weights_sha256": fingerprint}, crosscheck.weights_sha256(b),
                                       clean)
@@ -250,12 +254,12 @@ def test_crosscheck_merges_runs_made_side_by_side():
     assert n["ours_minus_official_mean"] == 0.0 and n["by_stage"]["square"]["robust_only_for_rat_tf"] == []
     assert crosscheck.merge_reports(ours, side) == []  # nothing new the second time
     side["models"]["m"]["weights_sha256"] = "cd"
-    with pytest.raises(SystemExit, match="b.json: m's runs were made on other weights"):
+    with pytest.raises(SystemExit, match="m: b.json's weights"):
         crosscheck.merge_reports(ours, side, source="b.json")
     del side["models"]["m"]["weights_sha256"]  # a report written before the fingerprint: the clean flags decide
     assert crosscheck.merge_reports(ours, side) == []
     side["models"]["m"]["norms"]["L2"]["partial"]["official seed 1"]["robust"]["clean"] = [0, 1, 3]
-    with pytest.raises(SystemExit, match="other clean flags"):
+    with pytest.raises(SystemExit, match="m: the other report classifies other test images"):
         crosscheck.merge_reports(ours, side)
 
 
