@@ -7,7 +7,10 @@ its seconds per attack. On the same export it times `--attacks=autoattack` in pr
 the sum of its four attacks run alone on the very points each attacked in the cascade
 (`autoattack_over_alone=`, target <= 1.2), and each attack on the same points with a model that
 costs next to nothing (`attack_work_over_alone=`: the share of the time that is the attacks' own
-work rather than the model's passes).
+work rather than the model's passes). Last, the floor under the cascade (`model_floor_seconds=`):
+the image-forwards and image-backwards its official budgets make the model run, counted, times
+the model's own cost per image forward and backward, timed alone (`--export` runs part 1 on an
+existing export of the README's default instead of training one).
 
 Part 2: PGD-10 and APGD-CE images/second, in-memory model vs reloaded SavedModel.
 
@@ -21,7 +24,7 @@ ART's `ProjectedGradientDescent` (TF2 classifier) on the same model and images, 
 PGD images/second over ART's (`pgd_over_art=`), and loads the exported SavedModel into ART's
 `TensorFlowV2Classifier` to compare ART's APGD-CE robust accuracy with ours.
 
-Usage: python -m benchmarks.eval_speed [--num_images 512] [--repeats 3]
+Usage: python -m benchmarks.eval_speed [--num_images 512] [--repeats 3] [--export runs/digits-rat/export]
 """
 
 from __future__ import annotations
