@@ -10,6 +10,7 @@ APGD-CE's did not move on these images.
 
 import dataclasses
 import inspect
+import threading
 import warnings
 
 import numpy as np
@@ -131,3 +132,26 @@ def test_compiled_attacks_trace_once_without_retracing_warnings(mlp, caplog):
                 compiled.append(run)
     assert all(run.experimental_get_tracing_count() == 1 for run in compiled)
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+def test_evaluate_traces_each_attack_once_while_the_attacks_before_it_run(mlp, caplog):
+    # evaluate() traces the compiled attacks in a background thread; an attack whose turn comes
+    # while it is being traced waits for that trace. One trace each, no retracing warnings, and
+    # the flags of each attack run on its own.
+    model, x, y = mlp
+    suite = SuiteConfig(epsilon=0.05, **{**BUDGETS, "attacks": ("fgsm", "pgd", "apgd_ce")})
+    with caplog.at_level("WARNING"):
+        result = robustness.evaluate(model, x, y, suite, batch_size=7)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    for name in suite.attacks:
+        alone = robustness.evaluate(model, x, y, dataclasses.replace(suite, attacks=(name,)), batch_size=7)
+        np.testing.assert_array_equal(result.per_attack[name], alone.per_attack[name])
+    traced = robustness.make_attack("pgd", model, suite, 10)
+    threads = [threading.Thread(target=traced.trace, args=(x.shape[1:],)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    flags = traced(x[:5], y[:5], 0)
+    for thread in threads:
+        thread.join()
+    assert traced.trace(x.shape[1:]).experimental_get_tracing_count() == 1
+    assert flags.shape == x[:5].shape
