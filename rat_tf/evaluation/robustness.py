@@ -304,7 +304,7 @@ def evaluate(logits_fn: LogitsFn, x: np.ndarray, y: np.ndarray, suite: SuiteConf
     made = {name: make_attack(name, logits_fn, suite, num_classes) for name in suite.names}
     # Trace the compiled attacks in a background thread, so that tracing (Python, one core)
     # overlaps the model passes of the attacks before them instead of stalling between them
-    # (1.6 s less on the README's first evaluation, over five paired runs; same results). The
+    # (1.9 s less on the README's first evaluation, over seven paired runs; same results). The
     # thread is stopped and joined before returning: TensorFlow aborts a process that exits
     # while another thread traces.
     stop = threading.Event()
