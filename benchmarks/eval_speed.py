@@ -84,13 +84,12 @@ def readme_evaluation(export_dir: str | None = None) -> None:
         subprocess.run([sys.executable, "train_main.py", f"--model_dir={model_dir}"], cwd=REPO, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         export_dir = os.path.join(model_dir, "export")
-    model_dir = os.path.join(tempfile.mkdtemp(), "digits-rat")
-    os.makedirs(model_dir)
-    command = [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}", f"--output_dir={model_dir}/eval"]
+    output_dir = os.path.join(tempfile.mkdtemp(), "eval")  # not beside an export that is not ours
+    command = [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}", f"--output_dir={output_dir}"]
     start = time.perf_counter()
     subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    report = json.load(open(os.path.join(model_dir, "eval", "report.json"), encoding="utf-8"))
+    report = json.load(open(os.path.join(output_dir, "report.json"), encoding="utf-8"))
     print(f"README evaluation (python evaluate_main.py --saved_model=runs/digits-rat/export, default "
           f"flags, {report['num_examples']} images): {seconds:.1f} s wall (target <= 60 s)")
     for name, row in report["results"].items():
