@@ -150,8 +150,9 @@ def test_evaluate_traces_each_attack_once_while_the_attacks_before_it_run(mlp, c
     threads = [threading.Thread(target=traced.trace, args=(x.shape[1:],)) for _ in range(3)]
     for thread in threads:
         thread.start()
-    flags = traced(x[:5], y[:5], 0)
+    adversarial = traced(x[:5], y[:5], 0)
     for thread in threads:
         thread.join()
     assert traced.trace(x.shape[1:]).experimental_get_tracing_count() == 1
-    assert flags.shape == x[:5].shape
+    # The same images as the attack made and run in this thread alone.
+    np.testing.assert_array_equal(adversarial, robustness.make_attack("pgd", model, suite, 10)(x[:5], y[:5], 0))
