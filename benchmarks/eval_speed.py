@@ -25,6 +25,7 @@ PGD images/second over ART's (`pgd_over_art=`), and loads the exported SavedMode
 `TensorFlowV2Classifier` to compare ART's APGD-CE robust accuracy with ours.
 
 Usage: python -m benchmarks.eval_speed [--num_images 512] [--repeats 3] [--export runs/digits-rat/export]
+       [--readme_runs 5]
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def timer(fn, x, y, batch):
     return run
 
 
-def readme_evaluation(export_dir: str | None = None) -> None:
-    """Part 1: the README's first evaluation, and the cascade against its attacks run alone."""
+def readme_evaluation(export_dir: str | None = None, runs: int = 1) -> None:
+    """Part 1: the README's first evaluation (`runs` times; the median is the figure), and the
+    cascade against its attacks run alone."""
     if export_dir is None:
         model_dir = os.path.join(tempfile.mkdtemp(), "digits-rat")
         subprocess.run([sys.executable, "train_main.py", f"--model_dir={model_dir}"], cwd=REPO, check=True,
@@ -86,16 +88,22 @@ def readme_evaluation(export_dir: str | None = None) -> None:
         export_dir = os.path.join(model_dir, "export")
     output_dir = os.path.join(tempfile.mkdtemp(), "eval")  # not beside an export that is not ours
     command = [sys.executable, "evaluate_main.py", f"--saved_model={export_dir}", f"--output_dir={output_dir}"]
-    start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seconds = time.perf_counter() - start
-    report = json.load(open(os.path.join(output_dir, "report.json"), encoding="utf-8"))
-    print(f"README evaluation (python evaluate_main.py --saved_model=runs/digits-rat/export, default "
-          f"flags, {report['num_examples']} images): {seconds:.1f} s wall (target <= 60 s)")
-    for name, row in report["results"].items():
-        if "seconds" in row:
-            print(f"  {name:<11} {row['seconds']:7.1f} s on {row['examples']} images")
-    print(f"readme_eval_seconds={seconds:.1f}")
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - start)
+        report = json.load(open(os.path.join(output_dir, "report.json"), encoding="utf-8"))
+        print(f"README evaluation (python evaluate_main.py --saved_model=runs/digits-rat/export, default "
+              f"flags, {report['num_examples']} images): {walls[-1]:.1f} s wall (target <= 60 s)", flush=True)
+        for name, row in report["results"].items():
+            if "seconds" in row:
+                print(f"  {name:<11} {row['seconds']:7.1f} s on {row['examples']} images")
+    if runs > 1:
+        # This machine's speed drifts by several seconds within an hour: one run is not a figure.
+        print(f"{runs} runs: median {statistics.median(walls):.1f} s, from {min(walls):.1f} to {max(walls):.1f} s; "
+              f"{sum(w <= 60.0 for w in walls)} of {runs} within 60 s")
+    print(f"readme_eval_seconds={statistics.median(walls):.1f}")
 
     from rat_tf.data import load, to_float
     from rat_tf.evaluation import robustness
@@ -228,14 +236,18 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--readme", action=argparse.BooleanOptionalAction, default=True,
                         help="part 1: the README's first evaluation and the AutoAttack cascade")
+    parser.add_argument("--readme_runs", type=int, default=1,
+                        help="part 1: times to run the README's first evaluation (prints the median)")
     parser.add_argument("--export", default=None,
                         help="part 1 on this export of the README's default instead of training one")
     parser.add_argument("--throughput", action=argparse.BooleanOptionalAction, default=True,
                         help="part 2: attack throughput, in-memory model vs SavedModel")
     args = parser.parse_args()
+    if args.readme_runs < 1:
+        parser.error(f"--readme_runs must be >= 1, got {args.readme_runs}")
     print(f"CPU: {runner.cpu_name()} ({os.cpu_count()} cores), load average {os.getloadavg()[0]:.1f} at the start")
     if args.readme:
-        readme_evaluation(args.export)
+        readme_evaluation(args.export, args.readme_runs)
     if not args.throughput:
         return
 
